@@ -1,0 +1,37 @@
+# Everything runs from a local virtualenv, created on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run migrate test lint format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Prepare the database (migrations + test pipeline), then run every process in the foreground.
+run: install migrate
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -e /dev/null start
+
+migrate: install
+	$(BIN)/python -m common.bootstrap
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The HTTP gateway: validates uploads, stores jobs, enqueues them, answers at once."""

@@ -1,0 +1,103 @@
+"""One error shape for every client error: `{"error": {"code": ..., "message": ...}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    job_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        *,
+        job_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = ErrorDetail(code=code, message=message, job_id=job_id)
+        self.headers = headers
+
+
+def error_response(
+    status_code: int, detail: ErrorDetail, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorResponse(error=detail).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a route's error statuses."""
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported"}
+
+
+def _describe(err: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in err.get("loc", ()) if part not in ("body", "query"))
+    return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        message = "; ".join(_describe(e) for e in exc.errors()) or "invalid request"
+        detail = ErrorDetail(code="invalid_request", message=message, details=errors)
+        return error_response(422, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(
+            exc.status_code,
+            ErrorDetail(code=code, message=str(exc.detail)),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable: %s", exc)
+        detail = ErrorDetail(
+            code="database_unavailable", message="the database is unavailable; try again shortly"
+        )
+        return error_response(503, detail, {"Retry-After": "5"})
+
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(InterfaceError, _database_down)
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        detail = ErrorDetail(code="internal_error", message="internal error; it has been logged")
+        return error_response(500, detail)

@@ -1,0 +1,72 @@
+"""The earlier implementation's endpoint: submit, wait for the job, answer "success"."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import ApiError, responses
+from api.schemas import CompatSuccess
+from api.services import submit_job
+from common.db import session_scope
+from common.models import JobStatus
+from common.repositories import JobRepository
+from common.settings import Settings, get_settings
+
+router = APIRouter(tags=["compatibility"])
+
+PipelineId = Annotated[int | None, Query(gt=0, le=2**31 - 1, description="Pipeline to run.")]
+PipelineIdForm = Annotated[int | None, Form(gt=0, le=2**31 - 1, alias="pipeline_id")]
+
+
+def _submit(settings: Settings, pipeline_id: int, image: UploadFile) -> uuid.UUID:
+    with session_scope() as session:
+        return submit_job(session, settings, pipeline_id, image).id
+
+
+def _status(job_id: uuid.UUID) -> tuple[str, str | None]:
+    with session_scope() as session:
+        job = JobRepository(session).get(job_id)
+        assert job is not None
+        return job.status, job.error
+
+
+@router.post(
+    "/process_image/",
+    response_model=CompatSuccess,
+    responses=responses(404, 413, 415, 422, 502, 503, 504),
+    summary="Run an image through a pipeline and wait for it (earlier interface)",
+)
+async def process_image(
+    image: Annotated[UploadFile, File()],
+    pipeline_id: PipelineId = None,
+    pipeline_id_form: PipelineIdForm = None,
+) -> CompatSuccess:
+    settings = get_settings()
+    chosen = pipeline_id if pipeline_id is not None else pipeline_id_form
+    if chosen is None:
+        raise ApiError(422, "invalid_request", "pipeline_id is required (query or form field)")
+    job_id = await run_in_threadpool(_submit, settings, chosen, image)
+    deadline = time.monotonic() + settings.compat_wait_s
+    delay = 0.02
+    while True:
+        status, error = await run_in_threadpool(_status, job_id)
+        if status == JobStatus.SUCCEEDED:
+            return CompatSuccess(job_id=job_id)
+        if status == JobStatus.FAILED:
+            raise ApiError(502, "job_failed", f"the job failed: {error}", job_id=str(job_id))
+        if time.monotonic() >= deadline:
+            raise ApiError(
+                504,
+                "job_timeout",
+                f"the job did not finish within {settings.compat_wait_s:g} s; "
+                f"poll GET /jobs/{job_id}",
+                job_id=str(job_id),
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.25)

@@ -1,0 +1,39 @@
+"""Submit a job, then poll it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import JSONResponse
+
+from api.deps import SessionDep, SettingsDep
+from api.errors import responses
+from api.schemas import JobAccepted, JobView
+from api.services import describe_job, submit_job
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+ImageField = Annotated[UploadFile, File(description="The image (JPEG, PNG, WebP, GIF, BMP, TIFF).")]
+PipelineField = Annotated[int, Form(gt=0, le=2**31 - 1, description="Id of the pipeline to run.")]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=responses(404, 413, 415, 422, 503),
+    summary="Submit an image to a pipeline",
+)
+def create_job(
+    session: SessionDep, settings: SettingsDep, image: ImageField, pipeline_id: PipelineField
+) -> JSONResponse:
+    job = submit_job(session, settings, pipeline_id, image)
+    body = JobAccepted(job_id=job.id).model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": f"/jobs/{job.id}"})
+
+
+@router.get("/{job_id}", response_model=JobView, responses=responses(404, 422))
+def get_job(session: SessionDep, job_id: uuid.UUID) -> JobView:
+    return describe_job(session, job_id)

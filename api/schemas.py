@@ -1,0 +1,92 @@
+"""What the API answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from common.models import CarDetectionRow, Job, JobStatus, Pipeline
+from common.pipeline.datatypes import Detection
+
+
+class JobAccepted(BaseModel):
+    job_id: uuid.UUID
+    status: Literal["queued"] = "queued"
+
+
+class StepView(BaseModel):
+    position: int
+    type: str
+    status: str
+    attempts: int
+    duration_ms: float | None
+    error: str | None
+
+
+class JobView(BaseModel):
+    job_id: uuid.UUID
+    pipeline_id: int
+    status: JobStatus
+    message: Literal["success"] | None = Field(description='"success" once the job succeeded.')
+    result: Detection | None = Field(description="The detection, or null when there is no car.")
+    error: str | None
+    current_step: int | None = Field(description="Position (from 1) of the step the job is at.")
+    steps: list[StepView]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def build(cls, job: Job, detection: CarDetectionRow | None) -> JobView:
+        result = None
+        if detection is not None and detection.label != 0:
+            result = Detection.model_validate(detection, from_attributes=True)
+        return cls(
+            job_id=job.id,
+            pipeline_id=job.pipeline_id,
+            status=JobStatus(job.status),
+            message="success" if job.status == JobStatus.SUCCEEDED else None,
+            result=result,
+            error=job.error,
+            current_step=job.current_step,
+            steps=[
+                StepView(
+                    position=s.position,
+                    type=s.step_type,
+                    status=s.status,
+                    attempts=s.attempts,
+                    duration_ms=s.duration_ms,
+                    error=s.error,
+                )
+                for s in job.steps
+            ],
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+
+class PipelineView(BaseModel):
+    id: int
+    name: str
+    description: str
+    config: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def build(cls, pipeline: Pipeline) -> PipelineView:
+        return cls.model_validate(pipeline, from_attributes=True)
+
+
+class CompatSuccess(BaseModel):
+    message: Literal["success"] = "success"
+    job_id: uuid.UUID
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: str
+    broker: str

@@ -1,0 +1,83 @@
+"""What the routes do, apart from HTTP: accept a job, describe a job."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import UploadFile
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from api.schemas import JobView
+from common.imagetypes import SUPPORTED, sniff_image_type
+from common.models import Job
+from common.pipeline import parse_config
+from common.queue import enqueue_job
+from common.repositories import (
+    ORIGINAL,
+    CarDetectionRepository,
+    ImageRepository,
+    JobRepository,
+    PipelineRepository,
+)
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def read_image(upload: UploadFile, settings: Settings) -> tuple[bytes, str]:
+    """The upload's bytes and their image type, or a 4xx saying what is wrong."""
+    limit = settings.max_upload_bytes
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(
+            413, "image_too_large", f"the image is larger than the limit of {limit} bytes"
+        )
+    if not data:
+        raise ApiError(422, "empty_image", "the image file is empty")
+    content_type = sniff_image_type(data[:16])
+    if content_type is None:
+        accepted = ", ".join(t.removeprefix("image/").upper() for t in SUPPORTED)
+        raise ApiError(
+            415,
+            "unsupported_image_type",
+            f"the file is not an image in a supported format ({accepted})",
+        )
+    return data, content_type
+
+
+def submit_job(session: Session, settings: Settings, pipeline_id: int, upload: UploadFile) -> Job:
+    """Store the job and its image, then enqueue it; nothing is stored for a bad request."""
+    data, content_type = read_image(upload, settings)
+    pipeline = PipelineRepository(session).get(pipeline_id)
+    if pipeline is None:
+        raise ApiError(404, "pipeline_not_found", f"there is no pipeline {pipeline_id}")
+    step_types = [step.type for step in parse_config(pipeline.config).steps]
+    jobs = JobRepository(session)
+    job = jobs.add(pipeline_id, step_types)
+    ImageRepository(session).put(job.id, ORIGINAL, content_type, data)
+    session.commit()
+    # Enqueue only after the commit: a worker must find the job it is handed.
+    try:
+        enqueue_job(job.id)
+    except Exception as exc:
+        log.error("could not enqueue job %s: %r", job.id, exc)
+        jobs.fail(job, f"could not be queued: broker unavailable ({exc!r})")
+        session.commit()
+        raise ApiError(
+            503,
+            "broker_unavailable",
+            "the job queue is unavailable; try again shortly",
+            job_id=str(job.id),
+            headers={"Retry-After": "5"},
+        ) from exc
+    log.info("job %s queued for pipeline %d (%d bytes)", job.id, pipeline_id, len(data))
+    return job
+
+
+def describe_job(session: Session, job_id: uuid.UUID) -> JobView:
+    job = JobRepository(session).get(job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"there is no job {job_id}")
+    return JobView.build(job, CarDetectionRepository(session).for_job(job_id))

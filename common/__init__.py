@@ -1,0 +1,1 @@
+"""Code shared by the API gateway and the workers."""

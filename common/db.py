@@ -1,0 +1,71 @@
+"""One SQLAlchemy engine per process, created lazily so that forked workers build their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from common.settings import get_settings
+
+_engine: Engine | None = None
+_session_factory: sessionmaker[Session] | None = None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the API read while a worker writes; the busy timeout makes writers queue
+    # instead of failing with "database is locked" when several processes share the file.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def get_engine() -> Engine:
+    global _engine, _session_factory
+    if _engine is None:
+        _engine = make_engine(get_settings().sqlalchemy_url)
+        _session_factory = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def session_factory() -> sessionmaker[Session]:
+    get_engine()
+    assert _session_factory is not None
+    return _session_factory
+
+
+def reset_engine() -> None:
+    """Forget the engine; a forked child calls this so it never reuses its parent's connections."""
+    global _engine, _session_factory
+    if _engine is not None:
+        _engine.dispose(close=False)
+    _engine = None
+    _session_factory = None
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,40 @@
+"""Data types: what a pipeline's steps pass to each other. All carry the image bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ImageData(BaseModel):
+    """Base of every data type: the image a pipeline works on."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    image: bytes = Field(repr=False)
+    content_type: str = "application/octet-stream"
+
+    def fields_without_image(self) -> dict[str, Any]:
+        """The JSON-safe part kept between steps; the bytes are stored apart."""
+        return self.model_dump(mode="json", exclude={"image"})
+
+
+class Detection(BaseModel):
+    """One detected object, in the model server's own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_left_x: int
+    top_left_y: int
+    width: int = Field(ge=0)
+    height: int = Field(ge=0)
+    conf: float = Field(ge=0, le=1)
+    label: int
+
+
+class CarDetection(ImageData):
+    """An image and the model's answer about it; `detection` is None when no car was found."""
+
+    detection: Detection | None = None
+    model_answered: bool = False

@@ -1,0 +1,74 @@
+"""The step interface: a manifest that describes a step, and the class that runs it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from common.pipeline.datatypes import ImageData
+
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy.orm import Session
+
+    from common.settings import Settings
+
+TYPE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+@v[0-9]+$")
+
+
+class StepParams(BaseModel):
+    """Parameters of a step; a step with none uses this class as it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class StepManifest:
+    type_id: str
+    description: str
+    accepts: type[ImageData]
+    params: type[StepParams] = StepParams
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not TYPE_ID.match(self.type_id):
+            raise ValueError(f"step type id {self.type_id!r} is not of the form 'group.name@vN'")
+
+
+@dataclass
+class StepContext:
+    """What a running step may use besides its data: the job, the database, HTTP, settings."""
+
+    job_id: uuid.UUID
+    session: Session
+    http: httpx.Client
+    settings: Settings
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StepError(Exception):
+    """A step failed in a way that retrying will not fix."""
+
+
+class TransientStepError(StepError):
+    """A step failed in a way that may pass if tried again later (timeouts, 5xx, refused)."""
+
+
+D = TypeVar("D", bound=ImageData)
+P = TypeVar("P", bound=StepParams)
+
+
+class Step(ABC, Generic[D, P]):
+    manifest: ClassVar[StepManifest]
+
+    def __init__(self, params: P) -> None:
+        self.params = params
+
+    @abstractmethod
+    def run(self, data: D, ctx: StepContext) -> D:
+        """Return the data for the next step; raise StepError (or TransientStepError) to fail."""

@@ -1,0 +1,69 @@
+"""model.detect_car@v1: ask the model server whether there is a car in the image."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import Field, ValidationError
+
+from common.pipeline.datatypes import CarDetection, Detection
+from common.pipeline.step import (
+    Step,
+    StepContext,
+    StepError,
+    StepManifest,
+    StepParams,
+    TransientStepError,
+)
+
+
+class DetectCarParams(StepParams):
+    path: str = Field(
+        "/process_image/",
+        pattern=r"^/[A-Za-z0-9_./-]*$",
+        description="Endpoint path on the model server (MODEL_URL).",
+    )
+
+
+def request_detection(
+    http: httpx.Client, url: str, image: bytes, content_type: str, timeout: float
+) -> Detection | None:
+    """POST the image as multipart `image`; None means the model saw no car."""
+    try:
+        response = http.post(url, files={"image": ("image", image, content_type)}, timeout=timeout)
+    except httpx.TimeoutException as exc:
+        raise TransientStepError(f"model server did not answer within {timeout:g} s") from exc
+    except httpx.TransportError as exc:
+        raise TransientStepError(f"model server unreachable: {exc!r}") from exc
+    if response.status_code >= 500:
+        raise TransientStepError(f"model server answered HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise StepError(
+            f"model server refused the image: HTTP {response.status_code} {response.text[:200]}"
+        )
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise TransientStepError(f"model server answered malformed JSON: {exc}") from exc
+    if body is None:
+        return None
+    try:
+        return Detection.model_validate(body)
+    except ValidationError as exc:
+        raise TransientStepError(f"model server answered an unexpected object: {exc}") from exc
+
+
+class DetectCar(Step[CarDetection, DetectCarParams]):
+    manifest = StepManifest(
+        type_id="model.detect_car@v1",
+        description="Send the image to the model server and keep its answer (a box, or none).",
+        accepts=CarDetection,
+        params=DetectCarParams,
+        aliases=("MachineLearningModelRequest",),
+    )
+
+    def run(self, data: CarDetection, ctx: StepContext) -> CarDetection:
+        url = ctx.settings.model_url.rstrip("/") + self.params.path
+        detection = request_detection(
+            ctx.http, url, data.image, data.content_type, ctx.settings.model_timeout_s
+        )
+        return data.model_copy(update={"detection": detection, "model_answered": True})

@@ -1,0 +1,80 @@
+"""Celery configuration shared by the gateway (which only sends) and the workers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from celery import Celery
+
+from common.settings import Settings, get_settings
+
+RUN_JOB_TASK = "pipeline.run_job"
+
+
+def step_task_name(type_id: str) -> str:
+    return f"pipeline.step.{type_id}"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "broker_url": settings.celery_broker_url,
+        "broker_connection_retry_on_startup": True,
+        # Job state lives in the database; Celery's result store would only duplicate it.
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        "task_default_queue": settings.queue_name,
+        # A task is acknowledged once it finished, so a killed worker's task is delivered again.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+    }
+    if settings.uses_filesystem_broker:
+        folder = settings.broker_dir
+        config["broker_transport_options"] = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "control_folder": str(folder / "control"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "polling_interval": 0.05,
+        }
+    else:
+        config["broker_transport_options"] = {"visibility_timeout": 3600}
+    return config
+
+
+def make_celery(main: str, settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    app = Celery(main)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+_client: Celery | None = None
+
+
+def client() -> Celery:
+    """The gateway's sending-only Celery app; it knows task names, not the tasks' code."""
+    global _client
+    if _client is None:
+        _client = make_celery("pipeline-gateway")
+    return _client
+
+
+def enqueue_job(job_id: uuid.UUID) -> None:
+    client().send_task(RUN_JOB_TASK, args=[str(job_id)], queue=get_settings().queue_name)
+
+
+def check_broker(timeout: float = 2.0) -> None:
+    """Raise if the broker cannot be reached."""
+    with client().connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=timeout)

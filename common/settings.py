@@ -1,0 +1,74 @@
+"""The one place configuration is read: the environment, with defaults that need no servers."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", protected_namespaces=())
+
+    data_dir: Path = Field(
+        PROJECT_ROOT / "var",
+        description="Folder of the embedded defaults: SQLite database, broker folders.",
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; unset means a SQLite file under DATA_DIR."
+    )
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker URL; unset means kombu's filesystem transport under DATA_DIR.",
+    )
+    queue_name: str = Field("pipeline", description="Celery queue the jobs and their steps go to.")
+
+    model_url: str = Field("http://127.0.0.1:8001", description="Base URL of the model server.")
+    model_timeout_s: float = Field(
+        10.0, gt=0, description="Timeout of one call to the model server."
+    )
+    step_max_retries: int = Field(
+        3, ge=0, description="Retries of a step that failed for a transient reason."
+    )
+    step_retry_backoff_s: float = Field(
+        0.5, ge=0, description="First retry delay; it doubles each retry, with jitter."
+    )
+
+    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
+    compat_wait_s: float = Field(
+        30.0, gt=0, description="How long POST /process_image/ waits for its job to finish."
+    )
+    log_level: str = Field("INFO", description="Log level of every process.")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'pipeline.db'}"
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def uses_filesystem_broker(self) -> bool:
+        return self.celery_broker_url.startswith("filesystem://")
+
+    def ensure_dirs(self) -> None:
+        """Create the folders the embedded defaults write to."""
+        if self.database_url is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.uses_filesystem_broker:
+            for sub in ("queue", "control", "processed"):
+                (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

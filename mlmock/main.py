@@ -1,0 +1,81 @@
+"""`POST /process_image/`: answers `null` or a random car box inside the received image.
+
+Settings (environment): MLMOCK_SEED makes answers reproducible (the same image gets the same
+answer), MLMOCK_NULL_RATE is the share of `null` answers, MLMOCK_LATENCY_MS delays each answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import random
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, HTTPException, UploadFile
+from PIL import Image, UnidentifiedImageError
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MockSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLMOCK_", extra="ignore")
+
+    seed: int | None = None
+    null_rate: float = Field(0.5, ge=0, le=1)
+    latency_ms: float = Field(0, ge=0)
+
+
+@lru_cache
+def get_settings() -> MockSettings:
+    return MockSettings()
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the image header; the pixels are not decoded."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise HTTPException(422, f"not an image: {exc}") from exc
+
+
+def detect(rng: random.Random, width: int, height: int, null_rate: float) -> dict[str, Any] | None:
+    """A random answer: None (no car) with probability null_rate, else a box inside the image."""
+    if rng.random() < null_rate:
+        return None
+    box_w = rng.randint(1, width)
+    box_h = rng.randint(1, height)
+    return {
+        "top_left_x": rng.randint(0, width - box_w),
+        "top_left_y": rng.randint(0, height - box_h),
+        "width": box_w,
+        "height": box_h,
+        "conf": rng.random(),
+        "label": 1,
+    }
+
+
+def rng_for(data: bytes, seed: int | None) -> random.Random:
+    if seed is None:
+        return random.Random()
+    return random.Random(f"{seed}:{hashlib.sha256(data).hexdigest()}")
+
+
+app = FastAPI(title="Model server mock", version="1.0.0")
+
+
+@app.post("/process_image/")
+async def process_image(image: Annotated[UploadFile, File()]) -> dict[str, Any] | None:
+    settings = get_settings()
+    data = await image.read()
+    width, height = image_size(data)
+    if settings.latency_ms:
+        await asyncio.sleep(settings.latency_ms / 1000)
+    return detect(rng_for(data, settings.seed), width, height, settings.null_rate)
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
