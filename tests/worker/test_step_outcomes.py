@@ -1,0 +1,167 @@
+"""How the worker ends jobs that cannot finish, and how it treats tasks delivered twice."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session
+
+from common.db import session_scope
+from common.queue import RUN_JOB_TASK, client, step_task_name
+from common.repositories import CarDetectionRepository, PipelineRepository
+from tests import images
+from tests.conftest import API_PORT, TEST_ENV
+from tests.e2e.test_car_pipeline import submit
+from tests.system import System, free_port, make_env, wait_for_job
+
+
+def add_pipeline(name: str, steps: list[dict[str, Any]], datatype: str = "CarDetection") -> int:
+    with session_scope() as session:
+        pipeline = PipelineRepository(session).add(
+            name=f"{name}-{uuid.uuid4().hex[:6]}",
+            description=name,
+            config={"datatype": datatype, "steps": steps},
+        )
+        return pipeline.id
+
+
+def test_a_corrupt_image_fails_its_job_at_the_image_step(api: httpx.Client) -> None:
+    # A JPEG signature followed by garbage passes the gateway's header check.
+    job_id = submit(api, b"\xff\xd8\xff\xe0" + b"\x00garbage" * 100)
+
+    job = wait_for_job(api, job_id)
+
+    assert job["status"] == "failed"
+    assert job["message"] is None
+    assert str(job["error"]).startswith("step 1 (image.fit@v1): cannot decode the image")
+    steps = job["steps"]
+    assert isinstance(steps, list)
+    assert [s["status"] for s in steps] == ["failed", "pending", "pending"]
+
+
+def test_a_model_server_refusal_fails_the_job_without_retrying(api: httpx.Client) -> None:
+    pipeline_id = add_pipeline(
+        "refused",
+        [
+            {"type": "image.fit@v1"},
+            {"type": "model.detect_car@v1", "params": {"path": "/no-such-endpoint"}},
+            {"type": "storage.save_car_detection@v1"},
+        ],
+    )
+
+    job = wait_for_job(api, submit(api, images.jpeg(), pipeline_id=pipeline_id))
+
+    assert job["status"] == "failed"
+    assert "step 2 (model.detect_car@v1): model server refused the image: HTTP 404" in str(
+        job["error"]
+    )
+    steps = job["steps"]
+    assert isinstance(steps, list)
+    assert steps[1]["attempts"] == 1
+
+
+def test_a_stored_config_that_no_longer_validates_fails_the_job_with_the_reason(
+    api: httpx.Client,
+) -> None:
+    pipeline_id = add_pipeline("stale", [{"type": "image.sharpen@v9"}])
+
+    job = wait_for_job(api, submit(api, images.jpeg(), pipeline_id=pipeline_id))
+
+    assert job["status"] == "failed"
+    assert "step 1 (image.sharpen@v9): unknown step type" in str(job["error"])
+
+
+def test_the_earlier_config_format_runs_end_to_end(api: httpx.Client) -> None:
+    with session_scope() as session:
+        pipeline_id = (
+            PipelineRepository(session)
+            .add(
+                name=f"legacy-{uuid.uuid4().hex[:6]}",
+                description="stored in the earlier implementation's format",
+                config={
+                    "steps": '{"1": "ImageHandler", "2": "MachineLearningModelRequest", '
+                    '"3": "SaveCarDetection"}',
+                    "datatype": "CarDetection",
+                },
+            )
+            .id
+        )
+
+    job = wait_for_job(api, submit(api, images.jpeg(), pipeline_id=pipeline_id))
+
+    assert job["status"] == "succeeded"
+    steps = job["steps"]
+    assert isinstance(steps, list)
+    assert [s["type"] for s in steps] == [
+        "image.fit@v1",
+        "model.detect_car@v1",
+        "storage.save_car_detection@v1",
+    ]
+
+
+def test_tasks_delivered_again_after_success_change_nothing(
+    api: httpx.Client, session: Session
+) -> None:
+    job_id = submit(api, images.jpeg(seed=7))
+    first = wait_for_job(api, job_id)
+    assert first["status"] == "succeeded"
+    before = CarDetectionRepository(session).for_job(uuid.UUID(job_id))
+    assert before is not None
+
+    client().send_task(RUN_JOB_TASK, args=[job_id], queue=TEST_ENV["QUEUE_NAME"])
+    for position, step in enumerate(first["steps"], start=1):  # type: ignore[arg-type]
+        client().send_task(
+            step_task_name(step["type"]), args=[job_id, position], queue=TEST_ENV["QUEUE_NAME"]
+        )
+    # A job submitted afterwards finishing means the worker has consumed the re-sent tasks.
+    assert wait_for_job(api, submit(api, images.jpeg(seed=8)))["status"] == "succeeded"
+
+    again = api.get(f"/jobs/{job_id}").json()
+    assert again == first
+    session.expire_all()
+    after = CarDetectionRepository(session).for_job(uuid.UUID(job_id))
+    assert after is not None
+    assert (after.id, after.created_at) == (before.id, before.created_at)
+
+
+@pytest.fixture
+def unreachable_model(system: System, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A second worker and API on their own queue, whose model server address answers nothing."""
+    queue = f"{TEST_ENV['QUEUE_NAME']}-dead-model"
+    port = free_port()
+    env = make_env(
+        {
+            **TEST_ENV,
+            "QUEUE_NAME": queue,
+            "MODEL_URL": f"http://127.0.0.1:{free_port()}",
+            "STEP_MAX_RETRIES": "2",
+            "STEP_RETRY_BACKOFF_S": "0.05",
+        }
+    )
+    other = System(env=env, logs=tmp_path_factory.mktemp("dead-model"))
+    try:
+        other.start_worker("dead-model-worker", concurrency=1)
+        other.start_api(port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
+            yield api
+    finally:
+        other.stop()
+    assert port != API_PORT
+
+
+def test_an_unreachable_model_server_is_retried_then_fails_the_job(
+    unreachable_model: httpx.Client,
+) -> None:
+    job = wait_for_job(unreachable_model, submit(unreachable_model, images.jpeg()))
+
+    assert job["status"] == "failed"
+    error = str(job["error"])
+    assert error.startswith("step 2 (model.detect_car@v1): model server unreachable")
+    assert error.endswith("(gave up after 3 attempts)")
+    steps = job["steps"]
+    assert isinstance(steps, list)
+    assert steps[1]["attempts"] == 3
+    assert [s["status"] for s in steps] == ["succeeded", "failed", "pending"]
