@@ -1,0 +1,146 @@
+"""`make run` with nothing configured: SQLite and the filesystem broker, every process, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.system import BIN, ROOT, free_port, http_ok, wait_until
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    api_url: str
+    flower_url: str
+    data_dir: Path
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    data_dir = tmp_path_factory.mktemp("embedded")
+    api, mock, flower = free_port(), free_port(), free_port()
+    # No DATABASE_URL, BROKER_URL or other settings: only where to put files, and free ports.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key in ("PATH", "HOME", "LANG", "TMPDIR", "USER", "LOGNAME", "SHELL")
+    }
+    env.update(
+        DATA_DIR=str(data_dir),
+        API_PORT=str(api),
+        MLMOCK_PORT=str(mock),
+        FLOWER_PORT=str(flower),
+        MODEL_URL=f"http://127.0.0.1:{mock}",
+        VENV=str(BIN.parent),
+        WORKER_CONCURRENCY="2",
+    )
+    log = data_dir / "make-run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["make", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = Running(
+        proc, env, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{flower}", data_dir, log
+    )
+    try:
+        api_up = http_ok(f"{running.api_url}/health")
+        wait_until(lambda: proc.poll() is not None or api_up(), 90, "make run's API")
+        assert proc.poll() is None, log.read_text(errors="replace")
+        wait_until(lambda: " ready." in log.read_text(errors="replace"), 60, "make run's worker")
+        yield running
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_requests_sh_succeeds_against_make_run(make_run: Running) -> None:
+    done = subprocess.run(
+        ["bash", str(ROOT / "requests.sh")],
+        env={**make_run.env, "API_URL": make_run.api_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count('"message":"success"') == 3
+    assert (make_run.data_dir / "pipeline.db").is_file()
+    assert (make_run.data_dir / "broker" / "queue").is_dir()
+
+
+def test_celery_inspect_reaches_the_worker_over_the_filesystem_broker(make_run: Running) -> None:
+    ping = subprocess.run(
+        [str(BIN / "celery"), "-A", "worker", "inspect", "ping", "--timeout", "5"],
+        cwd=ROOT,
+        env=make_run.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    registered = subprocess.run(
+        [str(BIN / "celery"), "-A", "worker", "inspect", "registered", "--timeout", "5"],
+        cwd=ROOT,
+        env=make_run.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert "pong" in ping.stdout
+    assert "pipeline.step.model.detect_car@v1" in registered.stdout
+
+
+def test_flower_shows_the_worker_and_each_step_as_a_task(make_run: Running) -> None:
+    wait_until(http_ok(f"{make_run.flower_url}/healthcheck"), 30, "Flower")
+    table = {
+        "draw": 1,
+        "start": 0,
+        "length": 100,
+        "order[0][column]": 0,
+        "order[0][dir]": "desc",
+        "search[value]": "",
+        "columns[0][data]": "received",
+    }
+
+    workers = httpx.get(f"{make_run.flower_url}/workers", timeout=30)
+    tasks = httpx.get(f"{make_run.flower_url}/tasks/datatable", params=table, timeout=30)
+
+    assert workers.status_code == 200
+    assert "celery@" in workers.text
+    assert tasks.status_code == 200
+    names = {task["name"] for task in tasks.json()["data"]}
+    assert {"pipeline.run_job", "pipeline.step.image.fit@v1"} <= names
+
+
+def test_ctrl_c_stops_every_process(make_run: Running) -> None:
+    children = subprocess.run(
+        ["pgrep", "-g", str(make_run.proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert len(children) >= 5  # make, honcho, api, mlmock, worker, flower (and their children)
+
+    os.killpg(make_run.proc.pid, signal.SIGINT)
+    make_run.proc.wait(timeout=60)
+
+    left = subprocess.run(
+        ["pgrep", "-g", str(make_run.proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert left == [], make_run.log.read_text(errors="replace")[-3000:]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{make_run.api_url}/health", timeout=2)
