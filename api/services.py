@@ -36,7 +36,7 @@ def read_image(upload: UploadFile, settings: Settings) -> tuple[bytes, str]:
         )
     if not data:
         raise ApiError(422, "empty_image", "the image file is empty")
-    content_type = sniff_image_type(data[:16])
+    content_type = sniff_image_type(data[:32])
     if content_type is None:
         accepted = ", ".join(t.removeprefix("image/").upper() for t in SUPPORTED)
         raise ApiError(
