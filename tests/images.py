@@ -26,7 +26,8 @@ def photo(width: int = 640, height: int = 480, seed: int = 0) -> Image.Image:
         w, h = rng.randrange(10, max(11, width // 3)), rng.randrange(10, max(11, height // 3))
         colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
         draw.ellipse((x, y, x + w, y + h), fill=colour)
-    noise = Image.effect_noise((width, height), 40).convert("RGB")
+    # Seeded noise (Image.effect_noise ignores any seed): the same seed gives the same bytes.
+    noise = Image.frombytes("L", (width, height), rng.randbytes(width * height)).convert("RGB")
     return Image.blend(base, noise, 0.15)
 
 
@@ -54,3 +55,8 @@ def png(width: int = 320, height: int = 240, seed: int = 0, mode: str = "RGB") -
 def size_of(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as img:
         return img.size
+
+
+def solid(width: int, height: int, colour: tuple[int, int, int], fmt: str = "PNG") -> bytes:
+    """A one-colour image; unlike photo(), the same arguments always give the same bytes."""
+    return encode(Image.new("RGB", (width, height), colour), fmt)

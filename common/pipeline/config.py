@@ -40,6 +40,8 @@ class ConfigIssue:
     def __str__(self) -> str:
         if self.position is None:
             return self.reason
+        if self.step_type is None:
+            return f"step {self.position}: {self.reason}"
         return f"step {self.position} ({self.step_type}): {self.reason}"
 
 

@@ -36,7 +36,7 @@ class StepManifest:
     aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not TYPE_ID.match(self.type_id):
+        if not TYPE_ID.fullmatch(self.type_id):
             raise ValueError(f"step type id {self.type_id!r} is not of the form 'group.name@vN'")
 
 
