@@ -84,23 +84,20 @@ def test_requests_sh_succeeds_against_make_run(make_run: Running) -> None:
     assert (make_run.data_dir / "broker" / "queue").is_dir()
 
 
+def celery(make_run: Running, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "celery"), "-A", "worker", *args],
+        cwd=ROOT,
+        env=make_run.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_celery_inspect_reaches_the_worker_over_the_filesystem_broker(make_run: Running) -> None:
-    ping = subprocess.run(
-        [str(BIN / "celery"), "-A", "worker", "inspect", "ping", "--timeout", "5"],
-        cwd=ROOT,
-        env=make_run.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    registered = subprocess.run(
-        [str(BIN / "celery"), "-A", "worker", "inspect", "registered", "--timeout", "5"],
-        cwd=ROOT,
-        env=make_run.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    ping = celery(make_run, "inspect", "ping", "--timeout", "5")
+    registered = celery(make_run, "inspect", "registered", "--timeout", "5")
 
     assert ping.returncode == 0, ping.stdout + ping.stderr
     assert "pong" in ping.stdout
