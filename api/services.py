@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError
 from api.schemas import JobView
 from common.imagetypes import SUPPORTED, sniff_image_type
-from common.models import Job
+from common.models import Job, JobStatus
 from common.pipeline import parse_config
 from common.queue import enqueue_job
 from common.repositories import (
@@ -58,21 +58,41 @@ def submit_job(session: Session, settings: Settings, pipeline_id: int, upload: U
     job = jobs.add(pipeline_id, step_types)
     ImageRepository(session).put(job.id, ORIGINAL, content_type, data)
     session.commit()
-    # Enqueue only after the commit: a worker must find the job it is handed.
+    _hand_over(session, job)
+    log.info("job %s queued for pipeline %d (%d bytes)", job.id, pipeline_id, len(data))
+    return job
+
+
+def _hand_over(session: Session, job: Job) -> None:
+    """Enqueue a committed job (a worker must find the job it is handed).
+
+    The job is already safe in the database: if the broker cannot take it now, it stays queued
+    and the workers' recovery sweep hands it over once the broker is back.
+    """
     try:
         enqueue_job(job.id)
-    except Exception as exc:
-        log.error("could not enqueue job %s: %r", job.id, exc)
-        jobs.fail(job, f"could not be queued: broker unavailable ({exc!r})")
+    except Exception as exc:  # noqa: BLE001 - any broker failure means "later", not "lost"
+        log.warning("broker unavailable; job %s left to the recovery sweep: %r", job.id, exc)
+        JobRepository(session).not_enqueued(job)
         session.commit()
+
+
+def retry_job(session: Session, job_id: uuid.UUID) -> Job:
+    """Run a failed job again from the step that failed, on its stored image."""
+    jobs = JobRepository(session)
+    job = jobs.get(job_id, for_update=True)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"there is no job {job_id}")
+    if job.status != JobStatus.FAILED:
         raise ApiError(
-            503,
-            "broker_unavailable",
-            "the job queue is unavailable; try again shortly",
-            job_id=str(job.id),
-            headers={"Retry-After": "5"},
-        ) from exc
-    log.info("job %s queued for pipeline %d (%d bytes)", job.id, pipeline_id, len(data))
+            409,
+            "job_not_failed",
+            f"job {job_id} is {job.status}; only a failed job can be retried",
+        )
+    jobs.reset_for_retry(job)
+    session.commit()
+    _hand_over(session, job)
+    log.info("job %s queued again from step %s", job.id, job.current_step)
     return job
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -90,12 +92,14 @@ class Job(Base):
         CheckConstraint(
             "status IN ('queued', 'running', 'succeeded', 'failed')", name="status_known"
         ),
+        # The recovery sweep looks for unfinished jobs that have not moved for a while.
+        Index("ix_jobs_status_updated_at", "status", "updated_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED, index=True)
-    # Position (0-based) of the step the job is at or last ran; None before the first step.
+    # Position (from 1) of the step the job is at or last ran; None before the first step.
     current_step: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     # The pipeline's data object between steps, without its image bytes (those are in job_images).
@@ -103,6 +107,13 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Moves whenever the job or one of its steps changes state.
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+    # The last hand-over to the broker (None until one succeeded) and how many there were.
+    enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    enqueue_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     steps: Mapped[list[JobStep]] = relationship(
         order_by="JobStep.position", cascade="all, delete-orphan", lazy="selectin"

@@ -47,7 +47,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "polling_interval": 0.05,
         }
     else:
-        config["broker_transport_options"] = {"visibility_timeout": 3600}
+        config["broker_transport_options"] = {
+            "visibility_timeout": settings.broker_visibility_timeout_s
+        }
     return config
 
 
@@ -70,8 +72,18 @@ def client() -> Celery:
     return _client
 
 
-def enqueue_job(job_id: uuid.UUID) -> None:
-    client().send_task(RUN_JOB_TASK, args=[str(job_id)], queue=get_settings().queue_name)
+def enqueue_job(job_id: uuid.UUID, app: Celery | None = None) -> None:
+    """Hand the job to the workers (through `app`, by default the gateway's client)."""
+    (app or client()).send_task(RUN_JOB_TASK, args=[str(job_id)], queue=get_settings().queue_name)
+
+
+def queue_depth(app: Celery | None = None) -> int:
+    """Messages waiting in the jobs queue (not those a worker holds)."""
+    with (app or client()).connection_for_read() as connection:
+        declared = connection.default_channel.queue_declare(
+            queue=get_settings().queue_name, passive=True
+        )
+        return int(declared.message_count)
 
 
 def check_broker(timeout: float = 2.0) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 
@@ -72,10 +73,16 @@ class PipelineRepository(_Repository):
 
 class JobRepository(_Repository):
     def add(self, pipeline_id: int, step_types: Sequence[str]) -> Job:
+        """A queued job, counted as handed to the broker (see `not_enqueued` if that fails)."""
+        now = utcnow()
         job = Job(
             pipeline_id=pipeline_id,
             status=JobStatus.QUEUED,
             payload={},
+            created_at=now,
+            updated_at=now,
+            enqueued_at=now,
+            enqueue_count=1,
             steps=[
                 JobStep(position=position, step_type=step_type, status=StepStatus.PENDING)
                 for position, step_type in enumerate(step_types, start=1)
@@ -85,25 +92,80 @@ class JobRepository(_Repository):
         self.session.flush()
         return job
 
-    def get(self, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
-        return self.session.get(Job, job_id, with_for_update=for_update)
+    def get(
+        self, job_id: uuid.UUID, *, for_update: bool = False, fresh: bool = False
+    ) -> Job | None:
+        """The job with its steps; `fresh` re-reads rows this session has loaded before."""
+        return self.session.get(Job, job_id, with_for_update=for_update, populate_existing=fresh)
+
+    def count_by_status(self, status: str) -> int:
+        stmt = select(func.count()).select_from(Job).where(Job.status == status)
+        return int(self.session.scalar(stmt) or 0)
+
+    def not_enqueued(self, job: Job) -> None:
+        """The broker did not take the job: the recovery sweep will hand it over."""
+        job.enqueued_at = None
+        job.enqueue_count -= 1
+
+    def enqueued(self, job: Job) -> None:
+        now = utcnow()
+        job.enqueued_at = now
+        job.enqueue_count += 1
+        job.updated_at = now
+
+    def never_enqueued(self, limit: int) -> Sequence[Job]:
+        """Queued jobs the broker never took; locked, skipping rows another sweeper holds."""
+        stmt = (
+            select(Job)
+            .where(Job.status == JobStatus.QUEUED, Job.enqueued_at.is_(None))
+            .order_by(Job.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return self.session.scalars(stmt).all()
+
+    def unfinished_and_still(self, moved_before: datetime, limit: int) -> Sequence[Job]:
+        """Queued or running jobs that have not moved since `moved_before`; locked, skipping
+        rows another sweeper holds."""
+        stmt = (
+            select(Job)
+            .where(
+                Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+                Job.updated_at < moved_before,
+            )
+            .order_by(Job.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return self.session.scalars(stmt).all()
 
     def set_step_types(self, job: Job, step_types: Sequence[str]) -> None:
         for step, step_type in zip(job.steps, step_types, strict=True):
             step.step_type = step_type
 
-    def start_step(self, job: Job, position: int) -> JobStep:
+    def start_step(self, job: Job, position: int) -> int:
+        """Mark the step running; returns the attempt number, which fences off older attempts."""
         now = utcnow()
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.RUNNING
             job.started_at = now
         job.current_step = position
+        job.updated_at = now
         step = job.steps[position - 1]
         step.status = StepStatus.RUNNING
         step.attempts += 1
         step.started_at = now
         step.error = None
-        return step
+        return step.attempts
+
+    def is_current_attempt(self, job: Job, position: int, attempt: int) -> bool:
+        """False once the job ended or a newer attempt of the step took over."""
+        step = job.steps[position - 1]
+        return (
+            job.status == JobStatus.RUNNING
+            and step.status == StepStatus.RUNNING
+            and step.attempts == attempt
+        )
 
     def finish_step(
         self, job: Job, position: int, duration_ms: float, payload: dict[str, Any]
@@ -114,6 +176,7 @@ class JobRepository(_Repository):
         step.finished_at = now
         step.duration_ms = duration_ms
         job.payload = payload
+        job.updated_at = now
         if position == len(job.steps):
             job.status = JobStatus.SUCCEEDED
             job.finished_at = now
@@ -121,6 +184,7 @@ class JobRepository(_Repository):
     def note_step_error(self, job: Job, position: int, error: str) -> None:
         """A failed attempt that will be retried: the step stays running, with the error shown."""
         job.steps[position - 1].error = error
+        job.updated_at = utcnow()
 
     def fail(
         self,
@@ -139,6 +203,23 @@ class JobRepository(_Repository):
         job.status = JobStatus.FAILED
         job.error = error
         job.finished_at = now
+        job.updated_at = now
+
+    def reset_for_retry(self, job: Job) -> None:
+        """Queue a failed job again: the steps that did not succeed run again, the rest stay."""
+        now = utcnow()
+        for step in job.steps:
+            if step.status != StepStatus.SUCCEEDED:
+                step.status = StepStatus.PENDING
+                step.error = None
+                step.finished_at = None
+                step.duration_ms = None
+        job.status = JobStatus.QUEUED
+        job.error = None
+        job.finished_at = None
+        job.updated_at = now
+        job.enqueued_at = now
+        job.enqueue_count = 1
 
 
 class ImageRepository(_Repository):

@@ -37,6 +37,21 @@ class Settings(BaseSettings):
     step_retry_backoff_s: float = Field(
         0.5, ge=0, description="First retry delay; it doubles each retry, with jitter."
     )
+    db_outage_max_retries: int = Field(
+        30, ge=0, description="Retries of a task that could not reach the database."
+    )
+    recovery_grace_s: float = Field(
+        60.0, gt=0, description="An unfinished job that has not moved this long is re-enqueued."
+    )
+    recovery_interval_s: float = Field(
+        10.0, gt=0, description="How often each worker runs the recovery sweep."
+    )
+    recovery_max_enqueues: int = Field(
+        5, ge=1, description="Hand-overs to the broker after which a job that never finishes fails."
+    )
+    broker_visibility_timeout_s: int = Field(
+        300, gt=0, description="Redis: an unacknowledged task is delivered again after this long."
+    )
 
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
     compat_wait_s: float = Field(

@@ -2,6 +2,11 @@
 
 Settings (environment): MLMOCK_SEED makes answers reproducible (the same image gets the same
 answer), MLMOCK_NULL_RATE is the share of `null` answers, MLMOCK_LATENCY_MS delays each answer.
+
+Injected faults, for tests and soak runs: MLMOCK_FAULT_RATE is the share of requests that get
+one of MLMOCK_FAULTS (comma-separated): `error` (HTTP 503), `malformed` (a 200 whose body is
+not JSON), `slow` (the answer comes after MLMOCK_SLOW_MS). Faults are drawn afresh for every
+request, seeded or not, so a retry can succeed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, HTTPException, UploadFile
+from fastapi.responses import JSONResponse, Response
 from PIL import Image, UnidentifiedImageError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +31,15 @@ class MockSettings(BaseSettings):
     seed: int | None = None
     null_rate: float = Field(0.5, ge=0, le=1)
     latency_ms: float = Field(0, ge=0)
+    fault_rate: float = Field(0, ge=0, le=1)
+    faults: str = Field(
+        "error,malformed,slow", pattern=r"^(error|malformed|slow)(,(error|malformed|slow))*$"
+    )
+    slow_ms: float = Field(15000, ge=0)
+
+    @property
+    def fault_kinds(self) -> list[str]:
+        return self.faults.split(",")
 
 
 @lru_cache
@@ -64,15 +79,23 @@ def rng_for(data: bytes, seed: int | None) -> random.Random:
 
 
 app = FastAPI(title="Model server mock", version="1.0.0")
+_faults = random.Random()  # never seeded: a retried request must be able to pass
 
 
-@app.post("/process_image/")
-async def process_image(image: Annotated[UploadFile, File()]) -> dict[str, Any] | None:
+@app.post("/process_image/", response_model=None)
+async def process_image(image: Annotated[UploadFile, File()]) -> dict[str, Any] | Response | None:
     settings = get_settings()
     data = await image.read()
     width, height = image_size(data)
     if settings.latency_ms:
         await asyncio.sleep(settings.latency_ms / 1000)
+    if settings.fault_rate and _faults.random() < settings.fault_rate:
+        fault = _faults.choice(settings.fault_kinds)
+        if fault == "error":
+            return JSONResponse({"detail": "injected fault"}, status_code=503)
+        if fault == "malformed":
+            return Response(b'{"top_left_x": 12, "wid', media_type="application/json")
+        await asyncio.sleep(settings.slow_ms / 1000)
     return detect(rng_for(data, settings.seed), width, height, settings.null_rate)
 
 

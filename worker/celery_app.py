@@ -10,9 +10,11 @@ from common import db
 from common.logs import configure_logging
 from common.queue import make_celery
 from common.settings import get_settings
+from worker.recovery import RecoverySweep
 
 app = make_celery("pipeline-worker")
 app.conf.include = ["worker.tasks"]
+app.steps["worker"].add(RecoverySweep)
 
 
 @setup_logging.connect

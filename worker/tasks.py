@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import Task, chain
+from celery.exceptions import Ignore
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from common.db import session_scope
@@ -36,6 +38,9 @@ from worker import resources
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
+
+# The database is down or restarting: worth trying again, not a reason to fail the job.
+DB_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 class JobFailedError(Exception):
@@ -68,28 +73,17 @@ def _pipeline_of(session: Session, job: Job) -> BuiltPipeline:
     return pipeline
 
 
-@app.task(name=RUN_JOB_TASK, throws=(JobFailedError,))
-def run_job(job_id: str) -> None:
+@app.task(name=RUN_JOB_TASK, bind=True, throws=(JobFailedError,))
+def run_job(self: Task, job_id: str) -> None:
     """Rebuild the job's pipeline from its stored config and chain its remaining steps."""
     with _job_logging(job_id) as jid:
-        with session_scope() as session:
-            jobs = JobRepository(session)
-            job = jobs.get(jid, for_update=True)
-            if job is None or JobStatus(job.status).terminal:
-                log.info("job %s; nothing to run", "missing" if job is None else job.status)
-                return
-            failure: str | None = None
-            try:
-                pipeline = _pipeline_of(session, job)
-            except PipelineConfigError as exc:
-                failure = f"pipeline {job.pipeline_id} cannot run: {exc}"
-                jobs.fail(job, failure)
-            else:
-                jobs.set_step_types(job, pipeline.step_types)
-                remaining = [s.position for s in job.steps if s.status != StepStatus.SUCCEEDED]
-        if failure is not None:
-            log.warning("job failed: %s", failure)
-            raise JobFailedError(failure)
+        try:
+            planned = _plan(jid)
+        except DB_UNAVAILABLE as exc:
+            raise _retry_after_outage(self, exc) from exc
+        if planned is None:
+            return
+        pipeline, remaining = planned
         steps = [
             app.signature(
                 step_task_name(pipeline.steps[position - 1].manifest.type_id),
@@ -103,11 +97,32 @@ def run_job(job_id: str) -> None:
         log.info("chained %d step(s) from step %s", len(steps), remaining[:1])
 
 
-def _claim(jid: uuid.UUID, position: int) -> tuple[Step[Any, Any], type[ImageData]] | None:
+def _plan(jid: uuid.UUID) -> tuple[BuiltPipeline, list[int]] | None:
+    """The job's pipeline and the positions of its steps still to run; None if nothing is."""
+    with session_scope() as session:
+        jobs = JobRepository(session)
+        job = jobs.get(jid, for_update=True)
+        if job is None or JobStatus(job.status).terminal:
+            log.info("job %s; nothing to run", "missing" if job is None else job.status)
+            return None
+        try:
+            pipeline = _pipeline_of(session, job)
+        except PipelineConfigError as exc:
+            failure = f"pipeline {job.pipeline_id} cannot run: {exc}"
+            jobs.fail(job, failure)
+        else:
+            jobs.set_step_types(job, pipeline.step_types)
+            return pipeline, [s.position for s in job.steps if s.status != StepStatus.SUCCEEDED]
+    log.warning("job failed: %s", failure)
+    raise JobFailedError(failure)
+
+
+def _claim(jid: uuid.UUID, position: int) -> tuple[Step[Any, Any], type[ImageData], int] | None:
     """Mark the step running and commit, so clients see progress before the work starts.
 
-    None when there is nothing to do: the job is gone or ended, or the step was already done
-    (a task delivered twice).
+    Returns the step, the data type and this attempt's number; None when there is nothing to
+    do: the job is gone or ended, or the step was already done (a task delivered twice). A step
+    found running is taken over: its earlier attempt died, or it will find itself superseded.
     """
     with session_scope() as session:
         jobs = JobRepository(session)
@@ -126,17 +141,21 @@ def _claim(jid: uuid.UUID, position: int) -> tuple[Step[Any, Any], type[ImageDat
             except PipelineConfigError as exc:
                 failure = f"pipeline {job.pipeline_id} cannot run: {exc}"
             else:
-                jobs.start_step(job, position)
-                return pipeline.steps[position - 1], pipeline.datatype
+                attempt = jobs.start_step(job, position)
+                return pipeline.steps[position - 1], pipeline.datatype, attempt
         jobs.fail(job, failure)
     log.warning("job failed: %s", failure)
     raise JobFailedError(failure)
 
 
+class SupersededError(Exception):
+    """A newer attempt of the step took over, or the job ended meanwhile."""
+
+
 def _execute(
-    jid: uuid.UUID, position: int, step: Step[Any, Any], datatype: type[ImageData]
-) -> bool:
-    """Run the step on the job's data and store what it returns; True when the job is done."""
+    jid: uuid.UUID, position: int, attempt: int, step: Step[Any, Any], datatype: type[ImageData]
+) -> None:
+    """Run the step on the job's data and store what it returns, unless superseded."""
     started = time.perf_counter()
     with session_scope() as session:
         jobs = JobRepository(session)
@@ -153,6 +172,10 @@ def _execute(
         )
         result = step.run(data, ctx)
         duration_ms = (time.perf_counter() - started) * 1000
+        # Re-read under lock: only the current attempt may record its result.
+        job = jobs.get(jid, for_update=True, fresh=True)
+        if job is None or not jobs.is_current_attempt(job, position, attempt):
+            raise SupersededError
         if result.image is not data.image:
             images.put(jid, PROCESSED, result.content_type, result.image)
         jobs.finish_step(job, position, duration_ms, result.fields_without_image())
@@ -164,52 +187,77 @@ def _execute(
         duration_ms,
         "; job succeeded" if done else "",
     )
-    return done
 
 
-def _fail(jid: uuid.UUID, reason: str, position: int, started: float) -> JobFailedError:
+def _fail(
+    jid: uuid.UUID, reason: str, position: int, attempt: int, started: float
+) -> JobFailedError | Ignore:
     """Mark the job failed at this step; the caller raises what this returns."""
     with session_scope() as session:
         jobs = JobRepository(session)
         job = jobs.get(jid, for_update=True)
-        if job is not None and not JobStatus(job.status).terminal:
-            jobs.fail(job, reason, position, (time.perf_counter() - started) * 1000)
+        if job is None or not jobs.is_current_attempt(job, position, attempt):
+            return Ignore()
+        jobs.fail(job, reason, position, (time.perf_counter() - started) * 1000)
     log.warning("job failed: %s", reason)
     return JobFailedError(reason)
 
 
-def _retry_delay(retries: int) -> float:
-    base = get_settings().step_retry_backoff_s * float(2**retries)
-    return base * (0.5 + random.random())  # jitter spreads out retries of many jobs at once
+def _backoff(base: float, retries: int, cap: float = 30.0) -> float:
+    # Jitter spreads out the retries of many jobs that failed at once.
+    return float(min(cap, base * 2**retries) * (0.5 + random.random()))
+
+
+def _retry_after_outage(task: Task, exc: Exception) -> Exception:
+    """The database could not be reached: try the task again later, without touching the job.
+
+    If the retries run out, the job keeps its state and the recovery sweep re-enqueues it.
+    """
+    settings = get_settings()
+    delay = _backoff(0.5, task.request.retries, cap=10.0)
+    log.warning("database unavailable (%s); task retried in %.1f s", type(exc).__name__, delay)
+    retry: Exception = task.retry(
+        exc=exc, countdown=delay, max_retries=settings.db_outage_max_retries
+    )
+    return retry
 
 
 def run_step(task: Task, jid: uuid.UUID, position: int) -> None:
-    claimed = _claim(jid, position)
+    settings = get_settings()
+    try:
+        claimed = _claim(jid, position)
+    except DB_UNAVAILABLE as exc:
+        raise _retry_after_outage(task, exc) from exc
     if claimed is None:
         return
-    step, datatype = claimed
+    step, datatype, attempt = claimed
     label = f"step {position} ({step.manifest.type_id})"
     started = time.perf_counter()
     try:
-        _execute(jid, position, step, datatype)
+        _execute(jid, position, attempt, step, datatype)
+    except SupersededError:
+        log.info("%s: attempt %d superseded; its result is dropped", label, attempt)
+        raise Ignore() from None
+    except DB_UNAVAILABLE as exc:
+        raise _retry_after_outage(task, exc) from exc
     except TransientStepError as exc:
-        retries, limit = task.request.retries, get_settings().step_max_retries
-        if retries >= limit:
-            reason = f"{label}: {exc} (gave up after {retries + 1} attempts)"
-            raise _fail(jid, reason, position, started) from exc
-        delay = _retry_delay(retries)
+        if attempt > settings.step_max_retries:
+            reason = f"{label}: {exc} (gave up after {attempt} attempts)"
+            raise _fail(jid, reason, position, attempt, started) from exc
+        delay = _backoff(settings.step_retry_backoff_s, attempt - 1)
         with session_scope() as session:
             jobs = JobRepository(session)
             job = jobs.get(jid, for_update=True)
-            if job is not None:
+            if job is not None and jobs.is_current_attempt(job, position, attempt):
                 jobs.note_step_error(job, position, f"{exc} (retrying in {delay:.1f} s)")
-        log.warning("%s: %s; retry %d in %.1f s", label, exc, retries + 1, delay)
-        raise task.retry(countdown=delay, max_retries=limit) from exc
+        log.warning("%s: %s; attempt %d in %.1f s", label, exc, attempt + 1, delay)
+        raise task.retry(countdown=delay, max_retries=None) from exc
     except StepError as exc:
-        raise _fail(jid, f"{label}: {exc}", position, started) from exc
+        raise _fail(jid, f"{label}: {exc}", position, attempt, started) from exc
     except Exception as exc:
         log.exception("%s crashed", label)
-        raise _fail(jid, f"{label}: internal error: {exc!r}", position, started) from exc
+        reason = f"{label}: internal error: {exc!r}"
+        raise _fail(jid, reason, position, attempt, started) from exc
 
 
 def _register_step_task(type_id: str) -> None:

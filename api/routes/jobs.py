@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import SessionDep, SettingsDep
 from api.errors import responses
 from api.schemas import JobAccepted, JobView
-from api.services import describe_job, submit_job
+from api.services import describe_job, retry_job, submit_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -37,3 +37,16 @@ def create_job(
 @router.get("/{job_id}", response_model=JobView, responses=responses(404, 422))
 def get_job(session: SessionDep, job_id: uuid.UUID) -> JobView:
     return describe_job(session, job_id)
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=responses(404, 409, 422),
+    summary="Run a failed job again from the step that failed",
+)
+def retry(session: SessionDep, job_id: uuid.UUID) -> JSONResponse:
+    job = retry_job(session, job_id)
+    body = JobAccepted(job_id=job.id).model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": f"/jobs/{job.id}"})
