@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
 from common.settings import Settings, get_settings
 
@@ -80,9 +81,12 @@ def enqueue_job(job_id: uuid.UUID, app: Celery | None = None) -> None:
 def queue_depth(app: Celery | None = None) -> int:
     """Messages waiting in the jobs queue (not those a worker holds)."""
     with (app or client()).connection_for_read() as connection:
-        declared = connection.default_channel.queue_declare(
-            queue=get_settings().queue_name, passive=True
-        )
+        try:
+            declared = connection.default_channel.queue_declare(
+                queue=get_settings().queue_name, passive=True
+            )
+        except ChannelError:
+            return 0  # Redis drops an empty list: no queue means nothing waiting
         return int(declared.message_count)
 
 
