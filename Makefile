@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate test lint format clean
+.PHONY: install run migrate test soak lint format clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ migrate: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Bounded load with worker kills and model faults (SOAK_ARGS="--seconds 60" to shorten).
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
