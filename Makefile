@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## Prepare the database (migrations + test pipeline), then run every process in the foreground.
 run: install migrate
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -e /dev/null start
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tools.run Procfile
 
 migrate: install
 	$(BIN)/python -m common.bootstrap

@@ -99,8 +99,9 @@ def submit_steadily(
 
 
 def reason_kind(reason: str) -> str:
-    """A failure reason without the parts that differ from job to job."""
-    return re.sub(r"\d+(\.\d+)?", "N", re.sub(r"\(.*?\)", "", reason.split(": ", 2)[-1])).strip()
+    """A failure reason without the parts that differ from job to job: "<step type>: <cause>"."""
+    match = re.match(r"step \d+ \(([^)]+)\): ([^:(]+)", reason)
+    return f"{match.group(1)}: {match.group(2).strip()}" if match else reason.split(":")[0]
 
 
 def report(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -107,18 +108,23 @@ class System:
         wait_until(lambda: " ready." in self.log(name), 60, "Celery worker", interval=0.2)
 
     def stop(self, name: str | None = None, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Send `sig` to the process (SIGKILL: to its whole group, children included), wait,
+        then kill whatever is left of the group."""
         names = [name] if name else list(self.procs)
         for each in names:
             proc = self.procs[each]
             if proc.poll() is None:
-                os.killpg(proc.pid, sig)
+                if sig == signal.SIGKILL:
+                    os.killpg(proc.pid, sig)
+                else:
+                    proc.send_signal(sig)
         for each in names:
             proc = self.procs.pop(each)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout)
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
 
 
 def make_env(overrides: Mapping[str, str]) -> dict[str, str]:

@@ -126,18 +126,44 @@ def test_flower_shows_the_worker_and_each_step_as_a_task(make_run: Running) -> N
     assert {"pipeline.run_job", "pipeline.step.image.fit@v1"} <= names
 
 
-def test_ctrl_c_stops_every_process(make_run: Running) -> None:
-    children = subprocess.run(
-        ["pgrep", "-g", str(make_run.proc.pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    assert len(children) >= 5  # make, honcho, api, mlmock, worker, flower (and their children)
+def descendants(pid: int) -> set[int]:
+    table = subprocess.run(
+        ["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True
+    ).stdout
+    children: dict[int, list[int]] = {}
+    for line in table.splitlines():
+        child, parent = (int(field) for field in line.split())
+        children.setdefault(parent, []).append(child)
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
 
-    os.killpg(make_run.proc.pid, signal.SIGINT)
+
+def alive(pids: set[int]) -> set[int]:
+    left = set()
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        left.add(pid)
+    return left
+
+
+def test_ctrl_c_stops_every_process(make_run: Running) -> None:
+    started = descendants(make_run.proc.pid)
+    # runner, API, mock, Flower, worker and its two pool processes at least
+    assert len(started) >= 7, started
+
+    os.killpg(make_run.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     make_run.proc.wait(timeout=60)
 
-    left = subprocess.run(
-        ["pgrep", "-g", str(make_run.proc.pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    assert left == [], make_run.log.read_text(errors="replace")[-3000:]
+    assert alive(started) == set(), make_run.log.read_text(errors="replace")[-3000:]
+    log = make_run.log.read_text(errors="replace")
+    assert "Warm shutdown" in log
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{make_run.api_url}/health", timeout=2)

@@ -1,0 +1,129 @@
+"""Run every process of the Procfile in the foreground, each line prefixed by its process.
+
+    python -m tools.run [Procfile]
+
+Each process runs in a session of its own, so a Ctrl-C reaches only this runner, which then
+sends SIGTERM to each process (not to its children: a Celery worker's pool processes must be
+left to finish their tasks while the worker shuts down warmly), waits up to RUN_STOP_TIMEOUT_S
+(default 30) for all of them, and kills what is left. If one process exits, the others are
+stopped the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+COLOURS = ("36", "33", "32", "35", "34", "31")
+_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+@dataclass
+class Entry:
+    name: str
+    command: str
+
+
+def read_procfile(path: Path) -> list[Entry]:
+    entries = []
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, command = line.split(":", 1)
+            entries.append(Entry(name.strip(), command.strip()))
+    return entries
+
+
+def expand(command: str, env: dict[str, str]) -> str:
+    """${NAME} and ${NAME:-default}, as a shell would expand them."""
+    return _VARIABLE.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), command)
+
+
+class Runner:
+    def __init__(self, entries: list[Entry], stop_timeout: float) -> None:
+        self.entries = entries
+        self.stop_timeout = stop_timeout
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.width = max(len(e.name) for e in entries) + 2
+        self.colour = sys.stdout.isatty()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def say(self, name: str, index: int, text: str) -> None:
+        label = f"{time.strftime('%H:%M:%S')} {name:<{self.width}}|"
+        if self.colour:
+            label = f"\033[{COLOURS[index % len(COLOURS)]}m{label}\033[0m"
+        with self.lock:
+            sys.stdout.write(f"{label} {text}\n")
+            sys.stdout.flush()
+
+    def _pump(self, name: str, index: int, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            self.say(name, index, raw.decode(errors="replace").rstrip("\n"))
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        for index, entry in enumerate(self.entries):
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", f"exec {expand(entry.command, env)}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self.procs[entry.name] = proc
+            self.say("system", len(self.entries), f"{entry.name} started (pid {proc.pid})")
+            threading.Thread(target=self._pump, args=(entry.name, index, proc), daemon=True).start()
+
+    def wait(self) -> int:
+        """Until a signal arrives or a process ends; then stop all. The exit status to use."""
+        while not self.stopping.is_set():
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    self.say("system", len(self.entries), f"{name} exited ({proc.returncode})")
+                    self.stopping.set()
+                    break
+            self.stopping.wait(0.2)
+        return self.stop()
+
+    def stop(self) -> int:
+        system = len(self.entries)
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                self.say("system", system, f"sending SIGTERM to {name} (pid {proc.pid})")
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.say("system", system, f"{name} still running; killing it")
+            # Whatever is left of the process group (pool processes, reloaders) goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return 0
+
+
+def main() -> int:
+    procfile = Path(sys.argv[1] if len(sys.argv) > 1 else "Procfile")
+    runner = Runner(read_procfile(procfile), float(os.environ.get("RUN_STOP_TIMEOUT_S", "30")))
+
+    def on_signal(signum: int, _frame: object) -> None:
+        runner.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    runner.start()
+    return runner.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
