@@ -46,6 +46,13 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def fitted_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """`size` scaled down (never up) to fit within `box`, keeping its aspect ratio."""
+    width, height = size
+    scale = min(box[0] / width, box[1] / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def fit_image(
     data: bytes,
     max_width: int = 640,
@@ -58,12 +65,17 @@ def fit_image(
         with Image.open(io.BytesIO(data)) as opened:
             orientation = opened.getexif().get(ExifTags.Base.Orientation, 1)
             box = (max_height, max_width) if orientation in _TRANSPOSED else (max_width, max_height)
+            target = fitted_size(opened.size, box)
+            # A JPEG decodes at the smallest scale (1/2, 1/4, 1/8) that still covers the
+            # target: pixels that would be thrown away are never decoded. Others ignore this.
+            opened.draft(None, target)
             img: Image.Image = opened
             if img.mode in ("1", "P"):
                 # Resizing a palette image would fall back to nearest-neighbour.
                 img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-            # thumbnail() decodes JPEGs at a reduced scale (draft mode) before resampling.
-            img.thumbnail(box, getattr(Image.Resampling, resample.name), reducing_gap=2.0)
+            if img.size != target:
+                filter_ = getattr(Image.Resampling, resample.name)
+                img = img.resize(target, filter_, reducing_gap=3.0)
             upright = ImageOps.exif_transpose(img)
             rgb = _to_rgb(upright)
             out = io.BytesIO()
