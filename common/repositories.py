@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 
@@ -167,19 +167,42 @@ class JobRepository(_Repository):
             and step.attempts == attempt
         )
 
-    def finish_step(
-        self, job: Job, position: int, duration_ms: float, payload: dict[str, Any]
-    ) -> None:
+    def finish_attempt(
+        self,
+        job_id: uuid.UUID,
+        position: int,
+        attempt: int,
+        duration_ms: float,
+        payload: dict[str, Any],
+        *,
+        last: bool,
+    ) -> bool:
+        """Record a step's success, if `attempt` is still its current one; else False.
+
+        Plain UPDATEs under the job's row lock (the lock a claim takes too): a step's hot path
+        does not need the job and its steps loaded as objects.
+        """
         now = utcnow()
-        step = job.steps[position - 1]
-        step.status = StepStatus.SUCCEEDED
-        step.finished_at = now
-        step.duration_ms = duration_ms
-        job.payload = payload
-        job.updated_at = now
-        if position == len(job.steps):
-            job.status = JobStatus.SUCCEEDED
-            job.finished_at = now
+        self.session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+        step = self.session.execute(
+            update(JobStep)
+            .where(
+                JobStep.job_id == job_id,
+                JobStep.position == position,
+                JobStep.attempts == attempt,
+                JobStep.status == StepStatus.RUNNING,
+            )
+            .values(status=StepStatus.SUCCEEDED, finished_at=now, duration_ms=duration_ms)
+        )
+        if step.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        values: dict[str, Any] = {"payload": payload, "updated_at": now}
+        if last:
+            values.update(status=JobStatus.SUCCEEDED, finished_at=now)
+        job = self.session.execute(
+            update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING).values(**values)
+        )
+        return bool(job.rowcount == 1)  # type: ignore[attr-defined]
 
     def note_step_error(self, job: Job, position: int, error: str) -> None:
         """A failed attempt that will be retried: the step stays running, with the error shown."""
@@ -245,15 +268,18 @@ class ImageRepository(_Repository):
 
     def current(self, job_id: uuid.UUID, *, with_data: bool = False) -> JobImage | None:
         """The image the job's steps work on: the processed one once a step produced it."""
-        stmt = select(JobImage).where(
-            JobImage.job_id == job_id, JobImage.variant.in_((ORIGINAL, PROCESSED))
+        stmt = (
+            select(JobImage)
+            .where(JobImage.job_id == job_id, JobImage.variant.in_((ORIGINAL, PROCESSED)))
+            # One row, so the original's bytes are not read once a processed image exists.
+            .order_by((JobImage.variant == PROCESSED).desc())
+            .limit(1)
         )
         if not with_data:
             stmt = stmt.options(
                 load_only(JobImage.id, JobImage.variant, JobImage.content_type, JobImage.size)
             )
-        images = {image.variant: image for image in self.session.scalars(stmt)}
-        return images.get(PROCESSED) or images.get(ORIGINAL)
+        return self.session.scalars(stmt).first()
 
 
 class CarDetectionRepository(_Repository):

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Task, chain
@@ -117,12 +118,23 @@ def _plan(jid: uuid.UUID) -> tuple[BuiltPipeline, list[int]] | None:
     raise JobFailedError(failure)
 
 
-def _claim(jid: uuid.UUID, position: int) -> tuple[Step[Any, Any], type[ImageData], int] | None:
+@dataclass(frozen=True)
+class Claim:
+    """A step this task now runs: `attempt` fences off older runs of the same step."""
+
+    step: Step[Any, Any]
+    datatype: type[ImageData]
+    attempt: int
+    payload: dict[str, Any]
+    last: bool
+
+
+def _claim(jid: uuid.UUID, position: int) -> Claim | None:
     """Mark the step running and commit, so clients see progress before the work starts.
 
-    Returns the step, the data type and this attempt's number; None when there is nothing to
-    do: the job is gone or ended, or the step was already done (a task delivered twice). A step
-    found running is taken over: its earlier attempt died, or it will find itself superseded.
+    None when there is nothing to do: the job is gone or ended, or the step was already done
+    (a task delivered twice). A step found running is taken over: its earlier attempt died, or
+    it will find itself superseded.
     """
     with session_scope() as session:
         jobs = JobRepository(session)
@@ -141,8 +153,13 @@ def _claim(jid: uuid.UUID, position: int) -> tuple[Step[Any, Any], type[ImageDat
             except PipelineConfigError as exc:
                 failure = f"pipeline {job.pipeline_id} cannot run: {exc}"
             else:
-                attempt = jobs.start_step(job, position)
-                return pipeline.steps[position - 1], pipeline.datatype, attempt
+                return Claim(
+                    step=pipeline.steps[position - 1],
+                    datatype=pipeline.datatype,
+                    attempt=jobs.start_step(job, position),
+                    payload=dict(job.payload),
+                    last=position == len(job.steps),
+                )
         jobs.fail(job, failure)
     log.warning("job failed: %s", failure)
     raise JobFailedError(failure)
@@ -152,40 +169,46 @@ class SupersededError(Exception):
     """A newer attempt of the step took over, or the job ended meanwhile."""
 
 
-def _execute(
-    jid: uuid.UUID, position: int, attempt: int, step: Step[Any, Any], datatype: type[ImageData]
-) -> None:
+def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
     """Run the step on the job's data and store what it returns, unless superseded."""
     started = time.perf_counter()
+    step = claim.step
+    reads_image = step.manifest.reads_image
     with session_scope() as session:
-        jobs = JobRepository(session)
         images = ImageRepository(session)
-        job = jobs.get(jid)
-        image = images.current(jid, with_data=True)
-        if job is None or image is None:
-            raise StepError("the job or its image is gone")
-        data = datatype.model_validate(
-            {**job.payload, "image": image.data, "content_type": image.content_type}
+        image = images.current(jid, with_data=reads_image)
+        if image is None:
+            raise StepError("the job's image is gone")
+        data = claim.datatype.model_validate(
+            {
+                **claim.payload,
+                "image": image.data if reads_image else b"",
+                "content_type": image.content_type,
+            }
         )
         ctx = StepContext(
             job_id=jid, session=session, http=resources.http_client(), settings=get_settings()
         )
         result = step.run(data, ctx)
         duration_ms = (time.perf_counter() - started) * 1000
-        # Re-read under lock: only the current attempt may record its result.
-        job = jobs.get(jid, for_update=True, fresh=True)
-        if job is None or not jobs.is_current_attempt(job, position, attempt):
+        recorded = JobRepository(session).finish_attempt(
+            jid,
+            position,
+            claim.attempt,
+            duration_ms,
+            result.fields_without_image(),
+            last=claim.last,
+        )
+        if not recorded:
             raise SupersededError
-        if result.image is not data.image:
+        if reads_image and result.image is not data.image:
             images.put(jid, PROCESSED, result.content_type, result.image)
-        jobs.finish_step(job, position, duration_ms, result.fields_without_image())
-        done = job.status == JobStatus.SUCCEEDED
     log.info(
         "step %d (%s) done in %.1f ms%s",
         position,
         step.manifest.type_id,
         duration_ms,
-        "; job succeeded" if done else "",
+        "; job succeeded" if claim.last else "",
     )
 
 
@@ -225,16 +248,16 @@ def _retry_after_outage(task: Task, exc: Exception) -> Exception:
 def run_step(task: Task, jid: uuid.UUID, position: int) -> None:
     settings = get_settings()
     try:
-        claimed = _claim(jid, position)
+        claim = _claim(jid, position)
     except DB_UNAVAILABLE as exc:
         raise _retry_after_outage(task, exc) from exc
-    if claimed is None:
+    if claim is None:
         return
-    step, datatype, attempt = claimed
+    step, attempt = claim.step, claim.attempt
     label = f"step {position} ({step.manifest.type_id})"
     started = time.perf_counter()
     try:
-        _execute(jid, position, attempt, step, datatype)
+        _execute(jid, position, claim)
     except SupersededError:
         log.info("%s: attempt %d superseded; its result is dropped", label, attempt)
         raise Ignore() from None

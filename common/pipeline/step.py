@@ -34,6 +34,9 @@ class StepManifest:
     accepts: type[ImageData]
     params: type[StepParams] = StepParams
     aliases: tuple[str, ...] = ()
+    # False for a step that never looks at the pixels: its data then carries no image bytes,
+    # and loading them from the database is skipped.
+    reads_image: bool = True
 
     def __post_init__(self) -> None:
         if not TYPE_ID.fullmatch(self.type_id):

@@ -16,6 +16,7 @@ class SaveCarDetection(Step[CarDetection, StepParams]):
         ),
         accepts=CarDetection,
         aliases=("SaveCarDetection",),
+        reads_image=False,
     )
 
     def run(self, data: CarDetection, ctx: StepContext) -> CarDetection:
