@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate test soak lint format clean
+.PHONY: install run migrate test soak bench lint format clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: install
 ## Bounded load with worker kills and model faults (SOAK_ARGS="--seconds 60" to shorten).
 soak: install
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+## Throughput, latency, CPU and memory figures; writes bench/results/ (BENCH_ARGS="--quick").
+bench: install
+	$(BIN)/python -m bench.bench $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

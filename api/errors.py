@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -34,25 +35,39 @@ class ApiError(Exception):
         message: str,
         *,
         job_id: str | None = None,
+        details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.detail = ErrorDetail(code=code, message=message, job_id=job_id)
+        self.detail = ErrorDetail(code=code, message=message, job_id=job_id, details=details)
         self.headers = headers
+
+
+class ErrorJSONResponse(JSONResponse):
+    """ASCII JSON: a message that echoes client input stays encodable (lone surrogates too)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def error_response(
     status_code: int, detail: ErrorDetail, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     body = ErrorResponse(error=detail).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=status_code, headers=headers)
+    return ErrorJSONResponse(body, status_code=status_code, headers=headers)
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for a route's error statuses."""
     return {code: {"model": ErrorResponse} for code in codes}
 
+
+# What to change, for the fields a client most often gets wrong.
+_FIELD_HINTS = {
+    "image": "send the image file as a multipart field named 'image'",
+    "pipeline_id": "send pipeline_id, a positive whole number, as a form field",
+}
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -63,9 +78,47 @@ _HTTP_CODES = {
 }
 
 
+_BODY_HINT = "send JSON, or multipart/form-data for an upload, as /docs shows"
+_BODY_ERRORS = {
+    "400": "The body could not be parsed (not JSON, or broken multipart data)",
+    "413": "The body is larger than MAX_UPLOAD_BYTES",
+}
+
+
+def document_body_errors(app: FastAPI) -> None:
+    """Every operation that takes a body may answer 400 or 413 before its route runs."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        ref = {"$ref": "#/components/schemas/ErrorResponse"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if "requestBody" not in operation:
+                    continue
+                answers = operation.setdefault("responses", {})
+                for status, description in _BODY_ERRORS.items():
+                    answers.setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {"application/json": {"schema": ref}},
+                        },
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _describe(err: dict[str, Any]) -> str:
     where = ".".join(str(part) for part in err.get("loc", ()) if part not in ("body", "query"))
-    return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid"))
+    if not where:
+        return str(err.get("msg", "invalid"))
+    hint = _FIELD_HINTS.get(where)
+    return f"{where}: {err.get('msg', 'invalid')}" + (f" ({hint})" if hint else "")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -86,9 +139,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 400:  # the body could not be parsed at all
+            message = f"malformed request body ({message}); {_BODY_HINT}"
         return error_response(
             exc.status_code,
-            ErrorDetail(code=code, message=str(exc.detail)),
+            ErrorDetail(code=code, message=message),
             dict(exc.headers) if exc.headers else None,
         )
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import document_body_errors, install_error_handlers
 from api.routes import compat, health, jobs, pipelines
+from api.security import install_api_keys
+from api.uploads import install_upload_limits
 from common.logs import configure_logging
 from common.settings import get_settings
 
@@ -19,12 +21,17 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description=(
             "Submit an image to a pipeline with `POST /jobs`, then poll `GET /jobs/{id}`. "
-            'Every error answers `{"error": {"code": ..., "message": ...}}`.'
+            'Every error answers `{"error": {"code": ..., "message": ...}}`. When the service has '
+            "API keys, send one as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
         ),
     )
     install_error_handlers(app)
     for module in (jobs, pipelines, health, compat):
         app.include_router(module.router)
+    # The last added runs first: keys are checked before the size of a body is even looked at.
+    install_upload_limits(app, settings)
+    install_api_keys(app, settings)
+    document_body_errors(app)
     return app
 
 

@@ -8,9 +8,10 @@ import uuid
 from fastapi import UploadFile
 from sqlalchemy.orm import Session
 
+from api.backpressure import check_backpressure
 from api.errors import ApiError
 from api.schemas import JobView
-from common.imagetypes import SUPPORTED, sniff_image_type
+from api.uploads import check_image, read_limited
 from common.models import Job, JobStatus
 from common.pipeline import parse_config
 from common.queue import enqueue_job
@@ -28,27 +29,13 @@ log = logging.getLogger(__name__)
 
 def read_image(upload: UploadFile, settings: Settings) -> tuple[bytes, str]:
     """The upload's bytes and their image type, or a 4xx saying what is wrong."""
-    limit = settings.max_upload_bytes
-    data = upload.file.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(
-            413, "image_too_large", f"the image is larger than the limit of {limit} bytes"
-        )
-    if not data:
-        raise ApiError(422, "empty_image", "the image file is empty")
-    content_type = sniff_image_type(data[:32])
-    if content_type is None:
-        accepted = ", ".join(t.removeprefix("image/").upper() for t in SUPPORTED)
-        raise ApiError(
-            415,
-            "unsupported_image_type",
-            f"the file is not an image in a supported format ({accepted})",
-        )
-    return data, content_type
+    data = read_limited(upload.file, settings.max_upload_bytes)
+    return data, check_image(data, settings).content_type
 
 
 def submit_job(session: Session, settings: Settings, pipeline_id: int, upload: UploadFile) -> Job:
     """Store the job and its image, then enqueue it; nothing is stored for a bad request."""
+    check_backpressure(session, settings)
     data, content_type = read_image(upload, settings)
     pipeline = PipelineRepository(session).get(pipeline_id)
     if pipeline is None:

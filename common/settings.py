@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +54,28 @@ class Settings(BaseSettings):
     )
 
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
+    max_image_pixels: int = Field(
+        50_000_000, gt=0, description="Largest accepted image in pixels (width x height)."
+    )
+    max_image_side: int = Field(16384, gt=0, description="Largest accepted width or height, px.")
+    accepted_image_formats: str = Field(
+        "jpeg,png,webp,gif,bmp,tiff",
+        description="Image formats accepted for upload, comma-separated; recognised by content.",
+    )
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="API keys, comma-separated; hashed at start-up. Empty with no API_KEY_HASHES "
+        "means no key is required.",
+    )
+    api_key_hashes: str = Field(
+        "", description="SHA-256 hex digests of API keys, comma-separated (sha256sum of the key)."
+    )
+    max_queued_jobs: int = Field(
+        10_000, gt=0, description="Queued jobs at which new submissions get 503 + Retry-After."
+    )
+    queue_depth_cache_s: float = Field(
+        0.5, ge=0, description="How long the gateway reuses its count of queued jobs."
+    )
     compat_wait_s: float = Field(
         30.0, gt=0, description="How long POST /process_image/ waits for its job to finish."
     )

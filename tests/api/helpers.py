@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import redis
 import sqlalchemy as sa
 
 ERROR_KEYS = {"code", "message", "job_id", "details"}
+STORED = ("jobs", "job_steps", "job_images")
 
 
 def submit(
@@ -55,3 +62,74 @@ def wait_until_idle(timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"jobs still unfinished after {timeout} s")
         time.sleep(0.05)
+
+
+def stored_rows() -> dict[str, int]:
+    from tests.conftest import count_rows
+
+    return {table: count_rows(table) for table in STORED}
+
+
+class QueueSpy:
+    """Records the tasks pushed onto the test queue while it watches Redis (MONITOR).
+
+    A worker takes messages off the queue within milliseconds, so the queue's length says little;
+    watching the pushes counts what was published, even if it was consumed at once.
+    """
+
+    def __init__(self, client: redis.Redis, queue: str) -> None:
+        self.client = client
+        self.queue = queue
+        self.db = client.connection_pool.connection_kwargs.get("db", 0)
+        self.marker = f"queue-spy-stop-{uuid.uuid4().hex}"
+        self.pushed: list[dict[str, Any]] = []
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        with self.client.monitor() as monitor:
+            self._ready.set()
+            while True:
+                command = monitor.next_command()
+                text = str(command["command"])
+                if self.marker in text:
+                    return
+                verb, _, rest = text.partition(" ")
+                key, _, payload = rest.partition(" ")
+                is_ours = key == self.queue or key.startswith(f"{self.queue}\\x06\\x16")
+                if command["db"] == self.db and verb.upper() == "LPUSH" and is_ours:
+                    headers = json.loads(payload).get("headers", {})
+                    task = {"task": headers.get("task"), "args": headers.get("argsrepr")}
+                    self.pushed.append(task)
+
+    def start(self) -> None:
+        self._thread.start()
+        assert self._ready.wait(5), "Redis MONITOR did not start"
+
+    def collect(self) -> list[dict[str, Any]]:
+        """Stop watching; what was pushed (commands reach MONITOR before their replies)."""
+        if self._thread.is_alive():
+            self.client.echo(self.marker)
+            self._thread.join(10)
+        return self.pushed
+
+
+@contextmanager
+def spy_on_queue() -> Iterator[QueueSpy]:
+    from tests.conftest import QUEUE, REDIS_URL
+
+    client = redis.Redis.from_url(REDIS_URL)
+    spy = QueueSpy(client, QUEUE)
+    spy.start()
+    try:
+        yield spy
+    finally:
+        spy.collect()
+        client.close()
+
+
+def queue_length() -> int:
+    from tests.conftest import QUEUE, REDIS_URL
+
+    with redis.Redis.from_url(REDIS_URL) as client:
+        return int(client.llen(QUEUE))

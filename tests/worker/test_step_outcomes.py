@@ -15,6 +15,7 @@ from common.repositories import CarDetectionRepository, PipelineRepository
 from tests import images
 from tests.conftest import API_PORT, TEST_ENV
 from tests.e2e.test_car_pipeline import submit
+from tests.hostile.corpus import png
 from tests.system import System, free_port, make_env, wait_for_job
 
 
@@ -29,8 +30,9 @@ def add_pipeline(name: str, steps: list[dict[str, Any]], datatype: str = "CarDet
 
 
 def test_a_corrupt_image_fails_its_job_at_the_image_step(api: httpx.Client) -> None:
-    # A JPEG signature followed by garbage passes the gateway's header check.
-    job_id = submit(api, b"\xff\xd8\xff\xe0" + b"\x00garbage" * 100)
+    # Well-formed chunks around pixel data that is not a deflate stream: the gateway reads
+    # headers only, so this passes it.
+    job_id = submit(api, png(64, 48, idat=b"these bytes are not a deflate stream" * 4))
 
     job = wait_for_job(api, job_id)
 

@@ -35,9 +35,11 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # Wide grey: scale the real range to 8 bits instead of clipping everything to white.
-        low, high = cast(tuple[float, float], img.getextrema())
+        # As 32-bit floats first: getextrema() refuses some 16-bit layouts (e.g. I;16B).
+        wide = img.convert("F")
+        low, high = cast(tuple[float, float], wide.getextrema())
         scale = 255.0 / (high - low) if high > low else 0.0
-        img = img.convert("F").point(lambda v: (v - low) * scale).convert("L")
+        img = wide.point(lambda v: (v - low) * scale).convert("L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))

@@ -1,0 +1,139 @@
+"""Uploads: a body-size limit enforced while the body streams in, and the checks on the image.
+
+FastAPI parses a multipart body before the route runs, so the size limit lives at the ASGI
+level: a declared Content-Length over the limit is refused before a byte of the body is read,
+and a chunked body is counted as it arrives and cut off once it passes the limit.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import ApiError, ErrorDetail, error_response
+from common.imagetypes import CorruptImageError, ImageFormatError, ImageHeader, parse_formats
+from common.imagetypes import read_header as read_image_header
+from common.settings import Settings
+
+# Room for the multipart envelope around the file: boundaries, part headers, the other fields.
+ENVELOPE_SLACK = 64 * 1024
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.4g} MiB"
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Answer 413 as soon as a request body is known to be over `max_body` bytes."""
+
+    def __init__(self, app: ASGIApp, max_body: int, max_file: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.message = (
+            f"the upload is larger than the limit of {max_file} bytes ({_mib(max_file)}); "
+            "send a smaller image"
+        )
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = ErrorDetail(code="image_too_large", message=self.message)
+        await error_response(413, detail, {"Connection": "close"})(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        exceeded = started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    exceeded = True
+                    raise BodyTooLargeError
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # whatever the app made of the cut-off body; our 413 goes out instead
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await self._refuse(scope, receive, send)
+
+
+def install_upload_limits(app: FastAPI, settings: Settings) -> None:
+    parse_formats(settings.accepted_image_formats)  # a typo in the setting fails at start-up
+    app.add_middleware(
+        BodySizeLimit,
+        max_body=settings.max_upload_bytes + ENVELOPE_SLACK,
+        max_file=settings.max_upload_bytes,
+    )
+
+
+def read_limited(file: IO[bytes], limit: int) -> bytes:
+    """The file's bytes; 413 if there are more than `limit`."""
+    data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(
+            413,
+            "image_too_large",
+            f"the image is larger than the limit of {limit} bytes ({_mib(limit)}); "
+            "send a smaller image",
+        )
+    return data
+
+
+def check_image(data: bytes, settings: Settings) -> ImageHeader:
+    """The image's format and size from its header, or a 4xx saying what to change."""
+    accepted = parse_formats(settings.accepted_image_formats)
+    names = ", ".join(sorted(t.removeprefix("image/").upper() for t in accepted))
+    if not data:
+        raise ApiError(422, "empty_image", "the image file is empty; send the image's bytes")
+    try:
+        header = read_image_header(data)
+    except ImageFormatError as exc:
+        raise ApiError(
+            415,
+            "unsupported_image_type",
+            f"the file is not an image in a supported format ({names}); the format is "
+            "recognised by the file's bytes, not its name or declared type",
+        ) from exc
+    except CorruptImageError as exc:
+        raise ApiError(
+            422, "corrupt_image", f"the image is damaged or incomplete ({exc}); send the whole file"
+        ) from exc
+    if header.content_type not in accepted:
+        raise ApiError(
+            415,
+            "unsupported_image_type",
+            f"{header.format_name} images are not accepted here; send one of {names}",
+        )
+    side, pixels = settings.max_image_side, settings.max_image_pixels
+    if header.width > side or header.height > side or header.pixels > pixels:
+        raise ApiError(
+            413,
+            "image_dimensions_too_large",
+            f"the image is {header.width}x{header.height} pixels; the limits are {side} pixels "
+            f"a side and {pixels} pixels in all ({pixels / 1e6:g} megapixels); scale it down",
+        )
+    return header

@@ -1,0 +1,105 @@
+"""Backpressure: with MAX_QUEUED_JOBS jobs waiting, submissions get 503 and Retry-After."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from api.backpressure import CachedCount
+from common.db import session_scope
+from common.models import JobStatus
+from common.repositories import JobRepository
+from tests import images
+from tests.api.helpers import assert_error, spy_on_queue, stored_rows, submit, wait_until_idle
+from tests.conftest import TEST_ENV
+from tests.system import System, free_port, make_env, wait_for_job
+
+
+@pytest.fixture(scope="module")
+def strict_api(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """A second API on the test database that refuses work once one job is waiting."""
+    port = free_port()
+    env = {**TEST_ENV, "MAX_QUEUED_JOBS": "1", "QUEUE_DEPTH_CACHE_S": "0"}
+    running = System(env=make_env(env), logs=tmp_path_factory.mktemp("strict-api-logs"))
+    try:
+        running.start_api(port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            yield client
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def one_waiting_job() -> Iterator[None]:
+    """A queued job that no worker was told about; it fails at the end so nothing waits on it."""
+    wait_until_idle()
+    with session_scope() as session:
+        job_id = JobRepository(session).add(1, ["image.fit@v1"]).id
+    try:
+        yield
+    finally:
+        with session_scope() as session:
+            jobs = JobRepository(session)
+            job = jobs.get(job_id)
+            assert job is not None
+            if job.status != JobStatus.FAILED:
+                jobs.fail(job, "placeholder of the backpressure test")
+
+
+@pytest.mark.usefixtures("one_waiting_job")
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [("/jobs", {}), ("/process_image/", {"pipeline_id": "1"})],
+    ids=["jobs", "process_image"],
+)
+def test_full_queue_answers_503_with_retry_after_and_stores_nothing(
+    strict_api: httpx.Client, path: str, params: dict[str, str]
+) -> None:
+    # Given
+    before = stored_rows()
+
+    # When
+    with spy_on_queue() as spy:
+        response = strict_api.post(
+            path,
+            params=params,
+            files={"image": ("a.jpg", images.jpeg(64, 48), "image/jpeg")},
+            data={} if params else {"pipeline_id": "1"},
+        )
+        published = spy.collect()
+
+    # Then
+    error = assert_error(response, 503, "queue_full")
+    assert "try again in 5 s" in error["message"]
+    assert response.headers["retry-after"] == "5"
+    assert stored_rows() == before
+    assert published == []
+
+
+def test_queue_below_the_limit_accepts(strict_api: httpx.Client) -> None:
+    # Given: nothing waiting
+    wait_until_idle()
+
+    # When
+    response = submit(strict_api, images.jpeg(64, 48, seed=12))
+
+    # Then
+    assert response.status_code == 202, response.text
+    wait_for_job(strict_api, response.json()["job_id"])
+
+
+def test_count_is_reused_within_its_time_to_live() -> None:
+    # Given: a clock we move by hand, and a count that changes on every call
+    now = [100.0]
+    calls = iter(range(1, 100))
+    cached = CachedCount(clock=lambda: now[0])
+
+    # When / Then
+    assert cached.get(lambda: next(calls), ttl=0.5) == 1
+    now[0] += 0.4
+    assert cached.get(lambda: next(calls), ttl=0.5) == 1
+    now[0] += 0.1
+    assert cached.get(lambda: next(calls), ttl=0.5) == 2
+    assert cached.get(lambda: next(calls), ttl=0) == 3

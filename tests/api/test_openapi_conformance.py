@@ -1,0 +1,40 @@
+"""Schemathesis against the app's own OpenAPI document: no 5xx, and every answer as documented.
+
+In-process (ASGI), on the test database and queue; the generated uploads are random bytes, so
+none of them becomes a job.
+"""
+
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.main import create_app
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_every_operation_answers_as_its_schema_says(case: schemathesis.Case) -> None:
+    case.call_and_validate(checks=CHECKS)
