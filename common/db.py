@@ -32,10 +32,13 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # Pre-ping replaces connections a database restart killed; the connect timeout keeps a
-    # request or a sweep from hanging on an unreachable server.
+    # request or a sweep from hanging on an unreachable server. The pool keeps as many
+    # connections as the API has threads (40): a smaller pool under load closes and reopens
+    # connections, and a new PostgreSQL backend costs more CPU than the request it serves.
+    # Connections open lazily, so a worker process still holds only the one it uses.
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args
+        url, pool_pre_ping=True, pool_size=40, max_overflow=10, connect_args=connect_args
     )
 
 
