@@ -3,7 +3,8 @@
 # HTTP 200 with {"message": "success", ...}. Prints each response body on its own line.
 #   API_URL      (default http://localhost:8000)
 #   PIPELINE_ID  (default 1)
-#   API_KEY      sent as X-API-Key when set
+#   API_KEY      sent as X-API-Key when set; when unset, the development key in .env is used
+#                (docker compose requires it; make run ignores it)
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,6 +17,9 @@ if [[ ! -f "$image" ]]; then
     exit 2
 fi
 
+if [[ -z "${API_KEY+set}" && -f "$here/.env" ]]; then
+    API_KEY="$(sed -n 's/^API_KEY=//p' "$here/.env")"
+fi
 headers=()
 if [[ -n "${API_KEY:-}" ]]; then
     headers=(-H "X-API-Key: $API_KEY")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,16 +58,23 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     running = Running(
         proc, env, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{flower}", data_dir, log
     )
+    started: set[int] = set()
     try:
         api_up = http_ok(f"{running.api_url}/health")
         wait_until(lambda: proc.poll() is not None or api_up(), 90, "make run's API")
         assert proc.poll() is None, log.read_text(errors="replace")
         wait_until(lambda: " ready." in log.read_text(errors="replace"), 60, "make run's worker")
+        started = descendants(proc.pid)
         yield running
     finally:
+        # The runner starts each process in a session of its own: killing make's process
+        # group would leave them running, so end every process make started, one by one.
+        for pid in alive(started | descendants(proc.pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.wait()
 
 
 def test_requests_sh_succeeds_against_make_run(make_run: Running) -> None:
@@ -161,6 +169,9 @@ def test_ctrl_c_stops_every_process(make_run: Running) -> None:
 
     os.killpg(make_run.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     make_run.proc.wait(timeout=60)
+    # make may return before the runner has finished stopping what it started.
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: not alive(started), 45, "every process stopped", interval=0.2)
 
     assert alive(started) == set(), make_run.log.read_text(errors="replace")[-3000:]
     log = make_run.log.read_text(errors="replace")
