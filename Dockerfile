@@ -24,6 +24,7 @@ COPY common/ common/
 COPY api/ api/
 COPY worker/ worker/
 COPY mlmock/ mlmock/
+COPY cli/ cli/
 RUN pip install --no-deps . \
     && rm -rf build ./*.egg-info
 

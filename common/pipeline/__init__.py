@@ -7,7 +7,7 @@ from common.pipeline.config import (
     build_pipeline,
     parse_config,
 )
-from common.pipeline.datatypes import CarDetection, Detection, ImageData
+from common.pipeline.datatypes import CarDetection, Detection, ImageData, ImageStats, Notifiable
 from common.pipeline.registry import Registry
 from common.pipeline.step import (
     Step,
@@ -23,7 +23,7 @@ def default_registry() -> Registry:
     from common.pipeline.steps import BUILTIN_STEPS
 
     registry = Registry()
-    for datatype in (ImageData, CarDetection):
+    for datatype in (ImageData, Notifiable, CarDetection, ImageStats):
         registry.add_datatype(datatype)
     for step in BUILTIN_STEPS:
         registry.add_step(step)
@@ -36,6 +36,8 @@ __all__ = [
     "ConfigIssue",
     "Detection",
     "ImageData",
+    "ImageStats",
+    "Notifiable",
     "PipelineConfigError",
     "Registry",
     "Step",

@@ -33,8 +33,23 @@ class Detection(BaseModel):
     label: int
 
 
-class CarDetection(ImageData):
+class Notifiable(ImageData):
+    """An image whose result may be sent to a webhook; a failed delivery is kept here."""
+
+    webhook_error: str | None = None
+
+
+class CarDetection(Notifiable):
     """An image and the model's answer about it; `detection` is None when no car was found."""
 
     detection: Detection | None = None
     model_answered: bool = False
+
+
+class ImageStats(Notifiable):
+    """An image and figures measured on its pixels (None until image.stats@v1 ran)."""
+
+    width: int | None = None
+    height: int | None = None
+    mean_brightness: float | None = Field(None, ge=0, le=255)
+    brightness_stddev: float | None = Field(None, ge=0)

@@ -93,8 +93,16 @@ def test_steps_are_listed_once_each_despite_their_aliases() -> None:
     registry = default_registry()
 
     assert sorted(cls.manifest.type_id for cls in registry.steps) == [
+        "detections.min_confidence@v1",
+        "image.annotate@v1",
+        "image.blur@v1",
+        "image.crop@v1",
         "image.fit@v1",
+        "image.grayscale@v1",
+        "image.resize@v1",
+        "image.stats@v1",
         "model.detect_car@v1",
+        "notify.webhook@v1",
         "storage.save_car_detection@v1",
     ]
 
@@ -106,8 +114,8 @@ def test_steps_are_listed_once_each_despite_their_aliases() -> None:
     ("type_id", "aliases", "taken"),
     [
         pytest.param("image.fit@v1", (), "image.fit@v1", id="same-type-id"),
-        pytest.param("image.resize@v1", ("ImageHandler",), "ImageHandler", id="alias-vs-alias"),
-        pytest.param("image.resize@v1", ("image.fit@v1",), "image.fit@v1", id="alias-vs-type-id"),
+        pytest.param("image.rotate@v1", ("ImageHandler",), "ImageHandler", id="alias-vs-alias"),
+        pytest.param("image.rotate@v1", ("image.fit@v1",), "image.fit@v1", id="alias-vs-type-id"),
     ],
 )
 def test_step_with_a_taken_name_is_refused(
@@ -121,7 +129,7 @@ def test_step_with_a_taken_name_is_refused(
 
 def test_type_id_equal_to_an_earlier_alias_is_refused() -> None:
     registry = Registry()
-    registry.add_step(step_named("image.resize@v1", "image.shrink@v1"))
+    registry.add_step(step_named("image.rotate@v1", "image.shrink@v1"))
 
     with pytest.raises(RegistryError, match=r"image\.shrink@v1"):
         registry.add_step(step_named("image.shrink@v1"))
@@ -131,9 +139,9 @@ def test_refused_step_registers_none_of_its_names() -> None:
     registry = default_registry()
 
     with pytest.raises(RegistryError):
-        registry.add_step(step_named("image.resize@v1", "Resizer", "ImageHandler"))
+        registry.add_step(step_named("image.rotate@v1", "Resizer", "ImageHandler"))
 
-    assert registry.step("image.resize@v1") is None
+    assert registry.step("image.rotate@v1") is None
     assert registry.step("Resizer") is None
     assert registry.step("ImageHandler") is FitImage
 

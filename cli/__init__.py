@@ -1,0 +1,1 @@
+"""pipectl: the command line of the image pipeline service; it talks only to the REST API."""

@@ -1,0 +1,400 @@
+"""notify.webhook@v1 against a real HTTP server in a thread: signed, retried, never fatal."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.orm import Session
+
+from common.pipeline import (
+    CarDetection,
+    Detection,
+    PipelineConfigError,
+    StepContext,
+    build_pipeline,
+    default_registry,
+)
+from common.pipeline.steps.notify_webhook import (
+    NotifyWebhook,
+    WebhookParams,
+    deliver,
+    result_body,
+    sign,
+)
+from common.settings import Settings, get_settings
+from tests.system import free_port
+
+SECRET = "test-webhook-secret"
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def signed_with(self, secret: str) -> bool:
+        expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(self.headers.get("x-signature", ""), expected)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on a free port. It answers the scripted replies in turn, then 200;
+    a reply is a status, or (status, seconds to wait before answering)."""
+
+    script: list[int | tuple[int, float]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver._lock:
+                    receiver.received.append(Received(self.path, headers, body))
+                    reply = receiver.script.pop(0) if receiver.script else 200
+                status, delay = reply if isinstance(reply, tuple) else (reply, 0.0)
+                time.sleep(delay)
+                self.send_response(status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/hooks/jobs"
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.received)} of {count} webhook calls arrived")
+            time.sleep(0.02)
+        return self.received
+
+
+@pytest.fixture
+def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    script: Sequence[int | tuple[int, float]] = getattr(request, "param", ())
+    with Receiver(list(script)) as running:
+        yield running
+
+
+def detection_data() -> CarDetection:
+    box = Detection(top_left_x=84, top_left_y=192, width=343, height=91, conf=0.37, label=1)
+    return CarDetection(image=b"", content_type="image/jpeg", detection=box, model_answered=True)
+
+
+def settings(secret: str = SECRET) -> Settings:
+    return get_settings().model_copy(update={"webhook_secret": SecretStr(secret)})
+
+
+def notify(
+    url: str, data: CarDetection, secret: str = SECRET, **params: Any
+) -> tuple[uuid.UUID, CarDetection]:
+    job_id = uuid.uuid4()
+    step = NotifyWebhook(WebhookParams(url=url, backoff_s=0.01, **params))
+    with httpx.Client() as http, Session() as session:
+        ctx = StepContext(job_id=job_id, session=session, http=http, settings=settings(secret))
+        result = step.run(data, ctx)
+    assert isinstance(result, CarDetection)
+    return job_id, result
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def test_result_arrives_as_json_signed_with_the_secret(receiver: Receiver) -> None:
+    job_id, result = notify(receiver.url, detection_data())
+
+    [call] = receiver.wait_for(1)
+    assert call.path == "/hooks/jobs"
+    assert call.headers["content-type"] == "application/json"
+    assert call.headers["x-job-id"] == str(job_id)
+    assert call.signed_with(SECRET)
+    assert not call.signed_with("another secret")
+    assert call.json() == {
+        "job_id": str(job_id),
+        "datatype": "CarDetection",
+        "data": {
+            "content_type": "image/jpeg",
+            "detection": {
+                "top_left_x": 84,
+                "top_left_y": 192,
+                "width": 343,
+                "height": 91,
+                "conf": 0.37,
+                "label": 1,
+            },
+            "model_answered": True,
+        },
+    }
+    assert result.webhook_error is None
+    assert result.detection == detection_data().detection
+
+
+def test_signature_covers_the_exact_body_bytes() -> None:
+    body = result_body(uuid.UUID(int=1), detection_data())
+
+    assert sign(body, b"k") == "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
+    assert sign(body + b" ", b"k") != sign(body, b"k")
+
+
+def test_no_car_is_sent_as_a_null_detection(receiver: Receiver) -> None:
+    notify(receiver.url, CarDetection(image=b"", content_type="image/jpeg", model_answered=True))
+
+    [call] = receiver.wait_for(1)
+    assert call.json()["data"]["detection"] is None
+
+
+@pytest.mark.parametrize("receiver", [[500]], indirect=True)
+def test_a_500_is_retried_and_the_second_attempt_delivers(receiver: Receiver) -> None:
+    _, result = notify(receiver.url, detection_data())
+
+    first, second = receiver.wait_for(2)
+    assert first.body == second.body
+    assert first.headers["x-signature"] == second.headers["x-signature"]
+    assert result.webhook_error is None
+    assert len(receiver.received) == 2
+
+
+@pytest.mark.parametrize("receiver", [[503, 503, 503, 503]], indirect=True)
+def test_a_failed_delivery_is_noted_on_the_data_and_the_step_still_succeeds(
+    receiver: Receiver,
+) -> None:
+    _, result = notify(receiver.url, detection_data(), max_attempts=3)
+
+    assert len(receiver.received) == 3
+    assert result.webhook_error == f"webhook {receiver.url}: answered HTTP 503 (3 attempts)"
+    assert result.detection == detection_data().detection
+    # What the worker keeps on the job as its payload carries the failure.
+    assert result.fields_without_image()["webhook_error"] == result.webhook_error
+
+
+@pytest.mark.parametrize(
+    ("receiver", "calls"),
+    [
+        pytest.param([400, 200], 1, id="400-not-retried"),
+        pytest.param([404, 200], 1, id="404-not-retried"),
+        pytest.param([410, 200], 1, id="410-not-retried"),
+        pytest.param([302, 200], 1, id="redirect-not-followed"),
+        pytest.param([408, 200], 2, id="408-retried"),
+        pytest.param([429, 200], 2, id="429-retried"),
+    ],
+    indirect=["receiver"],
+)
+def test_only_408_and_429_among_4xx_are_retried(receiver: Receiver, calls: int) -> None:
+    status = receiver.script[0]
+
+    _, result = notify(receiver.url, detection_data())
+
+    assert len(receiver.received) == calls
+    if calls == 1:
+        assert result.webhook_error == f"webhook {receiver.url}: answered HTTP {status} (1 attempt)"
+    else:
+        assert result.webhook_error is None
+
+
+@pytest.mark.parametrize("receiver", [[(200, 1.0), (200, 1.0)]], indirect=True)
+def test_an_answer_slower_than_the_timeout_counts_as_a_failure(receiver: Receiver) -> None:
+    _, result = notify(receiver.url, detection_data(), timeout_s=0.2, max_attempts=2)
+
+    assert result.webhook_error == f"webhook {receiver.url}: no answer within 0.2 s (2 attempts)"
+
+
+def test_an_unreachable_receiver_is_retried_then_noted() -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook"
+
+    _, result = notify(url, detection_data(), max_attempts=2)
+
+    assert result.webhook_error is not None
+    assert result.webhook_error.startswith(f"webhook {url}: unreachable: ")
+    assert result.webhook_error.endswith("(2 attempts)")
+
+
+def test_without_a_secret_nothing_is_sent_and_the_reason_is_noted(receiver: Receiver) -> None:
+    _, result = notify(receiver.url, detection_data(), secret="")
+
+    time.sleep(0.2)
+    assert receiver.received == []
+    assert result.webhook_error == (
+        f"webhook {receiver.url}: not sent: WEBHOOK_SECRET is not set (nothing goes unsigned)"
+    )
+
+
+# --- backoff ----------------------------------------------------------------------------------
+
+
+def scripted(*replies: httpx.Response) -> httpx.Client:
+    answers = list(replies)
+    return httpx.Client(transport=httpx.MockTransport(lambda request: answers.pop(0)))
+
+
+def test_delays_double_from_the_backoff() -> None:
+    slept: list[float] = []
+    http = scripted(*[httpx.Response(500)] * 4)
+
+    delivery = deliver(
+        http,
+        "http://hook.test/",
+        b"{}",
+        {},
+        timeout_s=1,
+        max_attempts=4,
+        backoff_s=0.5,
+        sleep=slept.append,
+    )
+
+    assert slept == [0.5, 1.0, 2.0]
+    assert delivery.attempts == 4
+
+
+def test_retry_after_of_a_429_is_honoured_up_to_a_cap() -> None:
+    slept: list[float] = []
+    http = scripted(
+        httpx.Response(429, headers={"Retry-After": "3"}),
+        httpx.Response(429, headers={"Retry-After": "3600"}),
+        httpx.Response(204),
+    )
+
+    delivery = deliver(
+        http,
+        "http://hook.test/",
+        b"{}",
+        {},
+        timeout_s=1,
+        max_attempts=3,
+        backoff_s=0.1,
+        sleep=slept.append,
+    )
+
+    assert slept == [3.0, 10.0]
+    assert delivery.error is None
+    assert delivery.attempts == 3
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def webhook_pipeline(params: dict[str, Any]) -> dict[str, Any]:
+    return {"datatype": "CarDetection", "steps": [{"type": "notify.webhook@v1", "params": params}]}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/jobs",
+        "http://127.0.0.1:9000/hook?team=cars",
+        "http://[::1]:8080/",
+    ],
+)
+def test_http_and_https_urls_are_accepted(url: str) -> None:
+    config = build_pipeline(webhook_pipeline({"url": url}), default_registry()).canonical_config()
+
+    assert config["steps"][0]["params"] == {
+        "url": url,
+        "timeout_s": 5.0,
+        "max_attempts": 3,
+        "backoff_s": 0.5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/hook", "http:// or https://"),
+        ("file:///etc/passwd", "http:// or https://"),
+        ("example.com/hook", "http:// or https://"),
+        ("http:///hook", "must name a host"),
+        ("https://user:pw@example.com/", "credentials"),
+        ("http://example.com:99999/", "out of range"),
+        ("http://example.com/a b", "blanks"),
+        ("http://example.com/#frag", "fragment"),
+    ],
+)
+def test_other_urls_are_refused_by_the_config(url: str, reason: str) -> None:
+    with pytest.raises(PipelineConfigError) as caught:
+        build_pipeline(webhook_pipeline({"url": url}), default_registry())
+
+    [issue] = caught.value.issues
+    assert (issue.position, issue.step_type) == (1, "notify.webhook@v1")
+    assert issue.reason.startswith("parameter url:")
+    assert reason in issue.reason
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"url": "https://h.test/", "max_attempts": 0}, {"url": "https://h.test/", "timeout_s": 0}],
+)
+def test_a_missing_url_and_bad_limits_are_refused(params: dict[str, Any]) -> None:
+    with pytest.raises(PipelineConfigError, match="parameter"):
+        build_pipeline(webhook_pipeline(params), default_registry())
+
+
+def test_a_plain_imagedata_pipeline_cannot_notify() -> None:
+    raw = {
+        "datatype": "ImageData",
+        "steps": [{"type": "notify.webhook@v1", "params": {"url": "https://h.test/"}}],
+    }
+
+    with pytest.raises(PipelineConfigError, match="accepts Notifiable"):
+        build_pipeline(raw, default_registry())
+
+
+def test_any_other_request_error_is_noted_without_retrying() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.DecodingError("garbled")
+
+    delivery = deliver(
+        httpx.Client(transport=httpx.MockTransport(handler)),
+        "http://hook.test/",
+        b"{}",
+        {},
+        timeout_s=1,
+        max_attempts=3,
+        backoff_s=0,
+    )
+
+    assert delivery.error == "webhook http://hook.test/: request failed: garbled (1 attempt)"
+    assert len(calls) == 1
