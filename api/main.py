@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import document_body_errors, install_error_handlers
-from api.routes import compat, health, jobs, pipelines
+from api.routes import compat, health, jobs, pipelines, steps
 from api.security import install_api_keys
 from api.uploads import install_upload_limits
 from common.logs import configure_logging
@@ -26,7 +26,7 @@ def create_app() -> FastAPI:
         ),
     )
     install_error_handlers(app)
-    for module in (jobs, pipelines, health, compat):
+    for module in (jobs, pipelines, steps, health, compat):
         app.include_router(module.router)
     # The last added runs first: keys are checked before the size of a body is even looked at.
     install_upload_limits(app, settings)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from common.models import CarDetectionRow, Job, JobStatus, Pipeline
+from common.models import CarDetectionRow, Job, JobStatus, Pipeline, PipelineVersion
 from common.pipeline.datatypes import Detection
 
 
@@ -29,6 +29,7 @@ class StepView(BaseModel):
 class JobView(BaseModel):
     job_id: uuid.UUID
     pipeline_id: int
+    pipeline_version: int = Field(description="The pipeline version the job runs (from 1).")
     status: JobStatus
     message: Literal["success"] | None = Field(description='"success" once the job succeeded.')
     result: Detection | None = Field(description="The detection, or null when there is no car.")
@@ -47,6 +48,7 @@ class JobView(BaseModel):
         return cls(
             job_id=job.id,
             pipeline_id=job.pipeline_id,
+            pipeline_version=job.pipeline_version.version,
             status=JobStatus(job.status),
             message="success" if job.status == JobStatus.SUCCEEDED else None,
             result=result,
@@ -69,16 +71,49 @@ class JobView(BaseModel):
         )
 
 
+class JobPage(BaseModel):
+    items: list[JobView] = Field(description="Newest first; ties in created_at by job id.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class BatchAccepted(BaseModel):
+    jobs: list[JobAccepted] = Field(description="One job per image, in upload order.")
+
+
 class PipelineView(BaseModel):
     id: int
     name: str
     description: str
+    config: dict[str, Any] = Field(description="The current version's config.")
+    version: int = Field(description="Number of the current version (from 1).")
+    created_at: datetime
+    archived_at: datetime | None = Field(
+        description="When the pipeline was archived (it then takes no new jobs); null if not."
+    )
+
+    @classmethod
+    def build(cls, pipeline: Pipeline) -> PipelineView:
+        return cls(
+            id=pipeline.id,
+            name=pipeline.name,
+            description=pipeline.description,
+            config=pipeline.config,
+            version=pipeline.current_version,
+            created_at=pipeline.created_at,
+            archived_at=pipeline.archived_at,
+        )
+
+
+class PipelineVersionView(BaseModel):
+    version: int
     config: dict[str, Any]
     created_at: datetime
 
     @classmethod
-    def build(cls, pipeline: Pipeline) -> PipelineView:
-        return cls.model_validate(pipeline, from_attributes=True)
+    def build(cls, version: PipelineVersion) -> PipelineVersionView:
+        return cls.model_validate(version, from_attributes=True)
 
 
 class CompatSuccess(BaseModel):

@@ -12,7 +12,7 @@ from api.backpressure import check_backpressure
 from api.errors import ApiError
 from api.schemas import JobView
 from api.uploads import check_image, read_limited
-from common.models import Job, JobStatus
+from common.models import Job, JobStatus, Pipeline, PipelineVersion
 from common.pipeline import parse_config
 from common.queue import enqueue_job
 from common.repositories import (
@@ -33,24 +33,42 @@ def read_image(upload: UploadFile, settings: Settings) -> tuple[bytes, str]:
     return data, check_image(data, settings).content_type
 
 
+def open_pipeline(session: Session, pipeline_id: int) -> tuple[Pipeline, PipelineVersion]:
+    """The pipeline and its current version, the one a job submitted now runs; 404 if there is
+    no such pipeline, 409 if it is archived."""
+    found = PipelineRepository(session).get_current(pipeline_id)
+    if found is None:
+        raise ApiError(404, "pipeline_not_found", f"there is no pipeline {pipeline_id}")
+    pipeline, version = found
+    if pipeline.archived_at is not None:
+        raise ApiError(
+            409,
+            "pipeline_archived",
+            f"pipeline {pipeline_id} was archived at {pipeline.archived_at.isoformat()} and "
+            "takes no new jobs; choose another pipeline",
+        )
+    return pipeline, version
+
+
+def step_types_of(version: PipelineVersion) -> list[str]:
+    return [step.type for step in parse_config(version.config).steps]
+
+
 def submit_job(session: Session, settings: Settings, pipeline_id: int, upload: UploadFile) -> Job:
     """Store the job and its image, then enqueue it; nothing is stored for a bad request."""
     check_backpressure(session, settings)
     data, content_type = read_image(upload, settings)
-    pipeline = PipelineRepository(session).get(pipeline_id)
-    if pipeline is None:
-        raise ApiError(404, "pipeline_not_found", f"there is no pipeline {pipeline_id}")
-    step_types = [step.type for step in parse_config(pipeline.config).steps]
+    _, version = open_pipeline(session, pipeline_id)
     jobs = JobRepository(session)
-    job = jobs.add(pipeline_id, step_types)
+    job = jobs.add(pipeline_id, step_types_of(version), version.id)
     ImageRepository(session).put(job.id, ORIGINAL, content_type, data)
     session.commit()
-    _hand_over(session, job)
+    hand_over(session, job)
     log.info("job %s queued for pipeline %d (%d bytes)", job.id, pipeline_id, len(data))
     return job
 
 
-def _hand_over(session: Session, job: Job) -> None:
+def hand_over(session: Session, job: Job) -> None:
     """Enqueue a committed job (a worker must find the job it is handed).
 
     The job is already safe in the database: if the broker cannot take it now, it stays queued
@@ -78,7 +96,7 @@ def retry_job(session: Session, job_id: uuid.UUID) -> Job:
         )
     jobs.reset_for_retry(job)
     session.commit()
-    _hand_over(session, job)
+    hand_over(session, job)
     log.info("job %s queued again from step %s", job.id, job.current_step)
     return job
 

@@ -2,7 +2,9 @@
 
 FastAPI parses a multipart body before the route runs, so the size limit lives at the ASGI
 level: a declared Content-Length over the limit is refused before a byte of the body is read,
-and a chunked body is counted as it arrives and cut off once it passes the limit.
+and a chunked body is counted as it arrives and cut off once it passes the limit. A batch
+(`POST /jobs/batch`) may be as large as its most images at their largest; the route still checks
+each file against MAX_UPLOAD_BYTES.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from common.settings import Settings
 
 # Room for the multipart envelope around the file: boundaries, part headers, the other fields.
 ENVELOPE_SLACK = 64 * 1024
+# And for each more file of a batch: its boundary and part headers.
+PART_SLACK = 1024
+BATCH_PATH = "/jobs/batch"
 
 
 def _mib(size: int) -> str:
@@ -30,27 +35,50 @@ class BodyTooLargeError(Exception):
 
 
 class BodySizeLimit:
-    """Answer 413 as soon as a request body is known to be over `max_body` bytes."""
+    """Answer 413 as soon as a request body is known to be over `max_body` bytes (a batch's:
+    `max_batch_body`)."""
 
-    def __init__(self, app: ASGIApp, max_body: int, max_file: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        max_file: int,
+        *,
+        max_batch_body: int | None = None,
+        max_batch_files: int = 0,
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.message = (
             f"the upload is larger than the limit of {max_file} bytes ({_mib(max_file)}); "
             "send a smaller image"
         )
+        self.max_batch_body = max_body if max_batch_body is None else max_batch_body
+        self.batch_message = (
+            f"the batch is larger than {max_batch_files} images of {max_file} bytes "
+            f"({_mib(self.max_batch_body)} in all); send fewer or smaller images"
+        )
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = ErrorDetail(code="image_too_large", message=self.message)
+    def _limit(self, scope: Scope) -> tuple[int, ErrorDetail]:
+        if scope["path"] == BATCH_PATH:
+            return self.max_batch_body, ErrorDetail(
+                code="batch_too_large", message=self.batch_message
+            )
+        return self.max_body, ErrorDetail(code="image_too_large", message=self.message)
+
+    async def _refuse(
+        self, detail: ErrorDetail, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         await error_response(413, detail, {"Connection": "close"})(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_body, refusal = self._limit(scope)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            await self._refuse(refusal, scope, receive, send)
             return
         received = 0
         exceeded = started = False
@@ -60,7 +88,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     exceeded = True
                     raise BodyTooLargeError
             return message
@@ -78,15 +106,18 @@ class BodySizeLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._refuse(scope, receive, send)
+            await self._refuse(refusal, scope, receive, send)
 
 
 def install_upload_limits(app: FastAPI, settings: Settings) -> None:
     parse_formats(settings.accepted_image_formats)  # a typo in the setting fails at start-up
+    files = settings.max_batch_images
     app.add_middleware(
         BodySizeLimit,
         max_body=settings.max_upload_bytes + ENVELOPE_SLACK,
         max_file=settings.max_upload_bytes,
+        max_batch_body=files * (settings.max_upload_bytes + PART_SLACK) + ENVELOPE_SLACK,
+        max_batch_files=files,
     )
 
 

@@ -42,7 +42,8 @@ def migrate() -> None:
 
 
 def ensure_car_pipeline() -> bool:
-    """Create the test car pipeline unless it exists; True when it was created."""
+    """Create the test car pipeline, with its version 1, unless it exists; True when it was
+    created."""
     config = build_pipeline(CAR_PIPELINE_CONFIG, default_registry()).canonical_config()
     with session_scope() as session:
         pipelines = PipelineRepository(session)

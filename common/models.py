@@ -82,6 +82,25 @@ class Pipeline(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # The current version's config and number, kept here so that reading a pipeline is one row;
+    # every version, the current one included, is a row of pipeline_versions.
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Set once the pipeline is archived: it takes no new jobs; its history stays readable.
+    archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PipelineVersion(Base):
+    """One config a pipeline has had; never changed once written, so jobs can pin it."""
+
+    __tablename__ = "pipeline_versions"
+    __table_args__ = (UniqueConstraint("pipeline_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    # Numbered from 1 within the pipeline.
+    version: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
@@ -94,17 +113,22 @@ class Job(Base):
         ),
         # The recovery sweep looks for unfinished jobs that have not moved for a while.
         Index("ix_jobs_status_updated_at", "status", "updated_at"),
+        # GET /jobs pages newest first, ties broken by id, over all jobs or one pipeline's.
+        Index("ix_jobs_created_at_id", "created_at", "id"),
+        Index("ix_jobs_pipeline_id_created_at_id", "pipeline_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), index=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    # The pipeline version current when the job was submitted: the one it runs, retries included.
+    pipeline_version_id: Mapped[int] = mapped_column(ForeignKey("pipeline_versions.id"))
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED, index=True)
     # Position (from 1) of the step the job is at or last ran; None before the first step.
     current_step: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     # The pipeline's data object between steps, without its image bytes (those are in job_images).
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Moves whenever the job or one of its steps changes state.
@@ -118,6 +142,8 @@ class Job(Base):
     steps: Mapped[list[JobStep]] = relationship(
         order_by="JobStep.position", cascade="all, delete-orphan", lazy="selectin"
     )
+    # Loaded only when asked for (the API's views); the worker reads the version by id.
+    pipeline_version: Mapped[PipelineVersion] = relationship(lazy="select")
 
 
 class JobStep(Base):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session, defer, load_only, selectinload
 
 from common.models import (
     CarDetectionRow,
@@ -18,6 +19,7 @@ from common.models import (
     JobStatus,
     JobStep,
     Pipeline,
+    PipelineVersion,
     StepStatus,
     utcnow,
 )
@@ -46,19 +48,79 @@ class _Repository:
 
 
 class PipelineRepository(_Repository):
-    def get(self, pipeline_id: int) -> Pipeline | None:
-        return self.session.get(Pipeline, pipeline_id)
+    def get(self, pipeline_id: int, *, for_update: bool = False) -> Pipeline | None:
+        return self.session.get(Pipeline, pipeline_id, with_for_update=for_update)
 
-    def list(self) -> Sequence[Pipeline]:
-        return self.session.scalars(select(Pipeline).order_by(Pipeline.id)).all()
+    def get_current(self, pipeline_id: int) -> tuple[Pipeline, PipelineVersion] | None:
+        """The pipeline and its current version, in one query."""
+        stmt = (
+            select(Pipeline, PipelineVersion)
+            .join(
+                PipelineVersion,
+                and_(
+                    PipelineVersion.pipeline_id == Pipeline.id,
+                    PipelineVersion.version == Pipeline.current_version,
+                ),
+            )
+            .where(Pipeline.id == pipeline_id)
+        )
+        row = self.session.execute(stmt).first()
+        return None if row is None else (row[0], row[1])
+
+    def list(self, *, archived: bool | None = None) -> Sequence[Pipeline]:
+        """Every pipeline by id; only the archived ones, or only the others, if asked."""
+        stmt = select(Pipeline).order_by(Pipeline.id)
+        if archived is not None:
+            is_archived = Pipeline.archived_at.is_not(None)
+            stmt = stmt.where(is_archived if archived else ~is_archived)
+        return self.session.scalars(stmt).all()
 
     def add(
         self, name: str, description: str, config: dict[str, Any], pipeline_id: int | None = None
     ) -> Pipeline:
-        pipeline = Pipeline(id=pipeline_id, name=name, description=description, config=config)
+        """A pipeline with its version 1."""
+        pipeline = Pipeline(
+            id=pipeline_id, name=name, description=description, config=config, current_version=1
+        )
         self.session.add(pipeline)
         self.session.flush()
+        self.session.add(PipelineVersion(pipeline_id=pipeline.id, version=1, config=config))
+        self.session.flush()
         return pipeline
+
+    def add_version(self, pipeline: Pipeline, config: dict[str, Any]) -> PipelineVersion:
+        """The pipeline's next version, made current. Lock the row first (`for_update`): two
+        versions written at once would otherwise take the same number (one then fails)."""
+        version = PipelineVersion(
+            pipeline_id=pipeline.id, version=pipeline.current_version + 1, config=config
+        )
+        self.session.add(version)
+        pipeline.config = config
+        pipeline.current_version = version.version
+        self.session.flush()
+        return version
+
+    def archive(self, pipeline: Pipeline) -> None:
+        if pipeline.archived_at is None:
+            pipeline.archived_at = utcnow()
+
+    def versions(self, pipeline_id: int) -> Sequence[PipelineVersion]:
+        stmt = (
+            select(PipelineVersion)
+            .where(PipelineVersion.pipeline_id == pipeline_id)
+            .order_by(PipelineVersion.version)
+        )
+        return self.session.scalars(stmt).all()
+
+    def version(self, pipeline_id: int, number: int) -> PipelineVersion | None:
+        return self.session.scalar(
+            select(PipelineVersion).where(
+                PipelineVersion.pipeline_id == pipeline_id, PipelineVersion.version == number
+            )
+        )
+
+    def version_by_id(self, version_id: int) -> PipelineVersion | None:
+        return self.session.get(PipelineVersion, version_id)
 
     def sync_id_sequence(self) -> None:
         """After inserting explicit ids, move PostgreSQL's sequence past them."""
@@ -71,12 +133,36 @@ class PipelineRepository(_Repository):
             )
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """What GET /jobs narrows to; None means any. `created_since` <= created_at < `until`."""
+
+    pipeline_id: int | None = None
+    status: str | None = None
+    detected: bool | None = None
+    created_since: datetime | None = None
+    created_until: datetime | None = None
+
+
 class JobRepository(_Repository):
-    def add(self, pipeline_id: int, step_types: Sequence[str]) -> Job:
-        """A queued job, counted as handed to the broker (see `not_enqueued` if that fails)."""
+    def add(
+        self, pipeline_id: int, step_types: Sequence[str], pipeline_version_id: int | None = None
+    ) -> Job:
+        """A queued job, counted as handed to the broker (see `not_enqueued` if that fails).
+
+        It runs `pipeline_version_id`, by default the pipeline's current version."""
+        if pipeline_version_id is None:
+            pipeline_version_id = self.session.scalar(
+                select(PipelineVersion.id)
+                .join(Pipeline, Pipeline.id == PipelineVersion.pipeline_id)
+                .where(
+                    Pipeline.id == pipeline_id, PipelineVersion.version == Pipeline.current_version
+                )
+            )
         now = utcnow()
         job = Job(
             pipeline_id=pipeline_id,
+            pipeline_version_id=pipeline_version_id,
             status=JobStatus.QUEUED,
             payload={},
             created_at=now,
@@ -97,6 +183,39 @@ class JobRepository(_Repository):
     ) -> Job | None:
         """The job with its steps; `fresh` re-reads rows this session has loaded before."""
         return self.session.get(Job, job_id, with_for_update=for_update, populate_existing=fresh)
+
+    def status(self, job_id: uuid.UUID) -> tuple[str, str | None] | None:
+        """The job's status and error, without loading the job; None if there is no such job."""
+        row = self.session.execute(select(Job.status, Job.error).where(Job.id == job_id)).first()
+        return None if row is None else (row[0], row[1])
+
+    def page(
+        self, where: JobFilter, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+    ) -> Sequence[Job]:
+        """Up to `limit` jobs, newest first with ties by id, from just past the `after` key
+        (created_at, id): new jobs go before the first page, never between two pages."""
+        stmt = select(Job).options(defer(Job.payload), selectinload(Job.pipeline_version))
+        if where.pipeline_id is not None:
+            stmt = stmt.where(Job.pipeline_id == where.pipeline_id)
+        if where.status is not None:
+            stmt = stmt.where(Job.status == where.status)
+        if where.detected is not None:
+            label = CarDetectionRow.label
+            stmt = stmt.where(
+                select(CarDetectionRow.id)
+                .where(
+                    CarDetectionRow.job_id == Job.id, label != 0 if where.detected else label == 0
+                )
+                .exists()
+            )
+        if where.created_since is not None:
+            stmt = stmt.where(Job.created_at >= where.created_since)
+        if where.created_until is not None:
+            stmt = stmt.where(Job.created_at < where.created_until)
+        if after is not None:
+            stmt = stmt.where(tuple_(Job.created_at, Job.id) < after)
+        stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+        return self.session.scalars(stmt).all()
 
     def count_by_status(self, status: str) -> int:
         stmt = select(func.count()).select_from(Job).where(Job.status == status)
@@ -306,3 +425,10 @@ class CarDetectionRepository(_Repository):
 
     def for_job(self, job_id: uuid.UUID) -> CarDetectionRow | None:
         return self.session.scalar(select(CarDetectionRow).where(CarDetectionRow.job_id == job_id))
+
+    def for_jobs(self, job_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CarDetectionRow]:
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        rows = self.session.scalars(select(CarDetectionRow).where(CarDetectionRow.job_id.in_(ids)))
+        return {row.job_id: row for row in rows}

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(
         10.0, gt=0, description="Timeout of one call to the model server."
     )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the HMAC-SHA256 signature (X-Signature) of notify.webhook@v1's "
+        "posts; unset means webhooks are not sent (the job notes why).",
+    )
     step_max_retries: int = Field(
         3, ge=0, description="Retries of a step that failed for a transient reason."
     )
@@ -78,6 +83,12 @@ class Settings(BaseSettings):
     )
     compat_wait_s: float = Field(
         30.0, gt=0, description="How long POST /process_image/ waits for its job to finish."
+    )
+    max_wait_s: float = Field(
+        30.0, ge=0, description="Longest wait a client may ask of POST /jobs?wait=N, in seconds."
+    )
+    max_batch_images: int = Field(
+        50, gt=0, description="Most images one POST /jobs/batch may carry."
     )
     log_level: str = Field("INFO", description="Log level of every process.")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Annotated
 
@@ -13,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError, responses
 from api.schemas import CompatSuccess
 from api.services import submit_job
+from api.waiting import wait_for_job
 from common.db import session_scope
 from common.models import JobStatus
-from common.repositories import JobRepository
 from common.settings import Settings, get_settings
 
 router = APIRouter(tags=["compatibility"])
@@ -29,17 +27,10 @@ def _submit(settings: Settings, pipeline_id: int, image: UploadFile) -> uuid.UUI
         return submit_job(session, settings, pipeline_id, image).id
 
 
-def _status(job_id: uuid.UUID) -> tuple[str, str | None]:
-    with session_scope() as session:
-        job = JobRepository(session).get(job_id)
-        assert job is not None
-        return job.status, job.error
-
-
 @router.post(
     "/process_image/",
     response_model=CompatSuccess,
-    responses=responses(404, 413, 415, 422, 502, 503, 504),
+    responses=responses(404, 409, 413, 415, 422, 502, 503, 504),
     summary="Run an image through a pipeline and wait for it (earlier interface)",
 )
 async def process_image(
@@ -52,21 +43,15 @@ async def process_image(
     if chosen is None:
         raise ApiError(422, "invalid_request", "pipeline_id is required (query or form field)")
     job_id = await run_in_threadpool(_submit, settings, chosen, image)
-    deadline = time.monotonic() + settings.compat_wait_s
-    delay = 0.02
-    while True:
-        status, error = await run_in_threadpool(_status, job_id)
-        if status == JobStatus.SUCCEEDED:
-            return CompatSuccess(job_id=job_id)
-        if status == JobStatus.FAILED:
-            raise ApiError(502, "job_failed", f"the job failed: {error}", job_id=str(job_id))
-        if time.monotonic() >= deadline:
-            raise ApiError(
-                504,
-                "job_timeout",
-                f"the job did not finish within {settings.compat_wait_s:g} s; "
-                f"poll GET /jobs/{job_id}",
-                job_id=str(job_id),
-            )
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+    outcome = await wait_for_job(job_id, settings.compat_wait_s)
+    if outcome is None:
+        raise ApiError(
+            504,
+            "job_timeout",
+            f"the job did not finish within {settings.compat_wait_s:g} s; poll GET /jobs/{job_id}",
+            job_id=str(job_id),
+        )
+    status, error = outcome
+    if status != JobStatus.SUCCEEDED:
+        raise ApiError(502, "job_failed", f"the job failed: {error}", job_id=str(job_id))
+    return CompatSuccess(job_id=job_id)

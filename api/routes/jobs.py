@@ -1,32 +1,84 @@
-"""Submit a job, then poll it."""
+"""Submit a job (or a batch), wait for it if asked, poll it, list jobs, fetch a job's images."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.batch import submit_batch
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError, responses
-from api.schemas import JobAccepted, JobView
+from api.images import IMAGE_RESPONSES, Variant, image_response
+from api.listing import DEFAULT_LIMIT, MAX_LIMIT, as_utc, list_jobs
+from api.schemas import BatchAccepted, JobAccepted, JobPage, JobView
 from api.services import describe_job, retry_job, submit_job
+from api.waiting import wait_for_job
+from common.db import session_scope
+from common.models import JobStatus
+from common.repositories import JobFilter
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 ImageField = Annotated[UploadFile, File(description="The image (JPEG, PNG, WebP, GIF, BMP, TIFF).")]
+ImagesField = Annotated[
+    list[UploadFile],
+    File(description="The images, one job each, as repeated 'images' parts; order is kept."),
+]
 PipelineField = Annotated[int, Form(gt=0, le=2**31 - 1, description="Id of the pipeline to run.")]
+WaitQuery = Annotated[
+    float,
+    Query(
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds to wait for the job to end (at most MAX_WAIT_S): 200 with the job "
+        "if it ends in time, else 202 as without waiting.",
+    ),
+]
 SUBMIT_FIELDS = ("image", "pipeline_id")
+BATCH_FIELDS = ("images", "pipeline_id")
+
+
+async def _refuse_unexpected_fields(request: Request, allowed: tuple[str, str]) -> None:
+    # The form is parsed already; refuse fields we would otherwise silently ignore.
+    form = await request.form()
+    names = [name for name, _ in form.multi_items()]
+    unexpected = sorted({name for name in names if name not in allowed})
+    repeated = sorted({name for name in ("pipeline_id", "image") if names.count(name) > 1})
+    if unexpected or repeated:
+        problems = [f"unexpected field {name!r}" for name in unexpected]
+        problems += [f"field {name!r} sent more than once" for name in repeated]
+        what = (
+            "exactly one 'image' file and one 'pipeline_id' field"
+            if "image" in allowed
+            else "'images' files and one 'pipeline_id' field"
+        )
+        raise ApiError(422, "unexpected_field", "; ".join(problems) + f": send {what}")
+
+
+def _accepted(job_id: uuid.UUID) -> JSONResponse:
+    body = JobAccepted(job_id=job_id).model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": f"/jobs/{job_id}"})
+
+
+def _fresh_view(job_id: uuid.UUID) -> dict[str, Any]:
+    with session_scope() as session:  # not the request's session: it holds the job as submitted
+        return describe_job(session, job_id).model_dump(mode="json")
 
 
 @router.post(
     "",
     status_code=202,
     response_model=JobAccepted,
-    responses=responses(404, 413, 415, 422, 503),
-    summary="Submit an image to a pipeline",
+    responses={
+        200: {"model": JobView, "description": "The job ended within `wait` seconds."},
+        **responses(404, 409, 413, 415, 422, 503),
+    },
+    summary="Submit an image to a pipeline (and, with `wait`, wait for the job)",
 )
 async def create_job(
     request: Request,
@@ -34,28 +86,101 @@ async def create_job(
     settings: SettingsDep,
     image: ImageField,
     pipeline_id: PipelineField,
+    wait: WaitQuery = 0,
 ) -> JSONResponse:
-    # The form is parsed already; refuse fields we would otherwise silently ignore.
-    form = await request.form()
-    names = [name for name, _ in form.multi_items()]
-    unexpected = sorted({name for name in names if name not in SUBMIT_FIELDS})
-    repeated = sorted({name for name in SUBMIT_FIELDS if names.count(name) > 1})
-    if unexpected or repeated:
-        problems = [f"unexpected field {name!r}" for name in unexpected]
-        problems += [f"field {name!r} sent more than once" for name in repeated]
+    await _refuse_unexpected_fields(request, SUBMIT_FIELDS)
+    if wait > settings.max_wait_s:
         raise ApiError(
             422,
-            "unexpected_field",
-            "; ".join(problems) + ": send exactly one 'image' file and one 'pipeline_id' field",
+            "invalid_request",
+            f"wait: at most {settings.max_wait_s:g} seconds (MAX_WAIT_S); poll GET /jobs/{{id}} "
+            "for longer",
+            details=[{"field": "query.wait", "message": f"at most {settings.max_wait_s:g}"}],
         )
     job = await run_in_threadpool(submit_job, session, settings, pipeline_id, image)
-    body = JobAccepted(job_id=job.id).model_dump(mode="json")
-    return JSONResponse(body, status_code=202, headers={"Location": f"/jobs/{job.id}"})
+    if wait > 0 and await wait_for_job(job.id, wait) is not None:
+        view = await run_in_threadpool(_fresh_view, job.id)
+        return JSONResponse(view, status_code=200, headers={"Location": f"/jobs/{job.id}"})
+    return _accepted(job.id)
+
+
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=BatchAccepted,
+    responses=responses(404, 409, 413, 415, 422, 503),
+    summary="Submit several images to a pipeline: one job each, all accepted or none stored",
+)
+async def create_batch(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    images: ImagesField,
+    pipeline_id: PipelineField,
+) -> BatchAccepted:
+    await _refuse_unexpected_fields(request, BATCH_FIELDS)
+    jobs = await run_in_threadpool(submit_batch, session, settings, pipeline_id, images)
+    return BatchAccepted(jobs=[JobAccepted(job_id=job.id) for job in jobs])
+
+
+@router.get(
+    "",
+    response_model=JobPage,
+    responses=responses(422),
+    summary="List jobs, newest first, filtered, a page at a time",
+)
+def get_jobs(
+    session: SessionDep,
+    pipeline_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
+    status: Annotated[JobStatus | None, Query()] = None,
+    detected: Annotated[
+        bool | None,
+        Query(
+            description="true: the model found a car; false: it answered and found none "
+            "(jobs without a stored detection match neither)."
+        ),
+    ] = None,
+    created_since: Annotated[
+        datetime | None, Query(description="Jobs created at or after this time (ISO 8601).")
+    ] = None,
+    created_until: Annotated[
+        datetime | None, Query(description="Jobs created before this time (ISO 8601).")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> JobPage:
+    where = JobFilter(
+        pipeline_id=pipeline_id,
+        status=None if status is None else status.value,
+        detected=detected,
+        created_since=as_utc(created_since, "created_since"),
+        created_until=as_utc(created_until, "created_until"),
+    )
+    return list_jobs(session, where, limit, cursor)
 
 
 @router.get("/{job_id}", response_model=JobView, responses=responses(404, 422))
 def get_job(session: SessionDep, job_id: uuid.UUID) -> JobView:
     return describe_job(session, job_id)
+
+
+@router.get(
+    "/{job_id}/image",
+    response_class=Response,
+    responses={**IMAGE_RESPONSES, **responses(404, 422)},
+    summary="One of the job's images: the upload, the processed image, or the annotated one",
+)
+def get_job_image(
+    session: SessionDep,
+    job_id: uuid.UUID,
+    variant: Annotated[
+        Variant, Query(description="Which image; the job's steps decide which it has.")
+    ] = Variant.ORIGINAL,
+    if_none_match: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    return image_response(session, job_id, variant, if_none_match)
 
 
 @router.post(
@@ -67,5 +192,4 @@ def get_job(session: SessionDep, job_id: uuid.UUID) -> JobView:
 )
 def retry(session: SessionDep, job_id: uuid.UUID) -> JSONResponse:
     job = retry_job(session, job_id)
-    body = JobAccepted(job_id=job.id).model_dump(mode="json")
-    return JSONResponse(body, status_code=202, headers={"Location": f"/jobs/{job.id}"})
+    return _accepted(job.id)

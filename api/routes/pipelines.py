@@ -1,25 +1,22 @@
-"""Read pipelines, and create one whose config has been checked against the step manifests."""
+"""Pipelines: create one, or a new version of one, from a config checked against the step
+manifests; read them and their versions; archive one."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from api.catalogue import registry
 from api.deps import SessionDep
 from api.errors import ApiError, responses
-from api.schemas import PipelineView
-from common.pipeline import (
-    ConfigIssue,
-    PipelineConfigError,
-    Registry,
-    build_pipeline,
-    default_registry,
-)
+from api.schemas import PipelineVersionView, PipelineView
+from common.models import Pipeline
+from common.pipeline import BuiltPipeline, ConfigIssue, PipelineConfigError, build_pipeline
 from common.repositories import PipelineRepository
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
@@ -36,13 +33,17 @@ EXAMPLE_CONFIG = {
 }
 
 
+DESCRIPTION_PATTERN = r"^[^\x00]*$"
+PipelineId = Annotated[int, Path(gt=0, le=2**31 - 1)]
+
+
 class PipelineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(
         min_length=1, max_length=200, pattern=NAME_PATTERN, examples=["car-detection-320"]
     )
-    description: str = Field("", max_length=2000, pattern=r"^[^\x00]*$")
+    description: str = Field("", max_length=2000, pattern=DESCRIPTION_PATTERN)
     config: dict[str, Any] = Field(
         description="A data type and the ordered steps, each with its parameters; checked against "
         "the steps' manifests and stored with every default filled in.",
@@ -50,9 +51,16 @@ class PipelineCreate(BaseModel):
     )
 
 
-@lru_cache(maxsize=1)
-def registry() -> Registry:
-    return default_registry()
+class PipelineUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] = Field(
+        description="The new version's config, checked as for POST /pipelines. The same config "
+        "as the current one (once defaults are filled in) makes no new version."
+    )
+    description: str | None = Field(
+        None, max_length=2000, pattern=DESCRIPTION_PATTERN, description="Left as it is if absent."
+    )
 
 
 def _issue(issue: ConfigIssue) -> dict[str, Any]:
@@ -69,21 +77,9 @@ def _describe(issue: dict[str, Any]) -> str:
     return f"{where}: {issue['message']}"
 
 
-@router.get("", response_model=list[PipelineView])
-def list_pipelines(session: SessionDep) -> list[PipelineView]:
-    return [PipelineView.build(p) for p in PipelineRepository(session).list()]
-
-
-@router.post(
-    "",
-    status_code=201,
-    response_model=PipelineView,
-    responses=responses(409, 422),
-    summary="Create a pipeline; its config is validated before anything is stored",
-)
-def create_pipeline(session: SessionDep, body: PipelineCreate) -> JSONResponse:
+def _validated(config: dict[str, Any]) -> BuiltPipeline:
     try:
-        built = build_pipeline(body.config, registry())
+        return build_pipeline(config, registry())
     except PipelineConfigError as exc:
         issues = [_issue(issue) for issue in exc.issues]
         raise ApiError(
@@ -94,6 +90,35 @@ def create_pipeline(session: SessionDep, body: PipelineCreate) -> JSONResponse:
         ) from exc
     except RecursionError as exc:
         raise ApiError(422, "invalid_pipeline_config", "the config is nested too deeply") from exc
+
+
+def _found(session: Session, pipeline_id: int, *, for_update: bool = False) -> Pipeline:
+    pipeline = PipelineRepository(session).get(pipeline_id, for_update=for_update)
+    if pipeline is None:
+        raise ApiError(404, "pipeline_not_found", f"there is no pipeline {pipeline_id}")
+    return pipeline
+
+
+@router.get("", response_model=list[PipelineView], responses=responses(422))
+def list_pipelines(
+    session: SessionDep,
+    archived: Annotated[
+        bool | None,
+        Query(description="true: only archived pipelines; false: only the others; absent: all."),
+    ] = None,
+) -> list[PipelineView]:
+    return [PipelineView.build(p) for p in PipelineRepository(session).list(archived=archived)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PipelineView,
+    responses=responses(409, 422),
+    summary="Create a pipeline; its config is validated before anything is stored",
+)
+def create_pipeline(session: SessionDep, body: PipelineCreate) -> JSONResponse:
+    built = _validated(body.config)
     try:
         pipeline = PipelineRepository(session).add(
             body.name, body.description, built.canonical_config()
@@ -111,10 +136,76 @@ def create_pipeline(session: SessionDep, body: PipelineCreate) -> JSONResponse:
 
 
 @router.get("/{pipeline_id}", response_model=PipelineView, responses=responses(404, 422))
-def get_pipeline(
-    session: SessionDep, pipeline_id: Annotated[int, Path(gt=0, le=2**31 - 1)]
+def get_pipeline(session: SessionDep, pipeline_id: PipelineId) -> PipelineView:
+    return PipelineView.build(_found(session, pipeline_id))
+
+
+@router.put(
+    "/{pipeline_id}",
+    response_model=PipelineView,
+    responses=responses(404, 409, 422),
+    summary="Store a new version of a pipeline; jobs already submitted keep theirs",
+)
+def update_pipeline(
+    session: SessionDep, pipeline_id: PipelineId, body: PipelineUpdate
 ) -> PipelineView:
-    pipeline = PipelineRepository(session).get(pipeline_id)
-    if pipeline is None:
-        raise ApiError(404, "pipeline_not_found", f"there is no pipeline {pipeline_id}")
+    pipeline = _found(session, pipeline_id, for_update=True)
+    if pipeline.archived_at is not None:
+        raise ApiError(
+            409,
+            "pipeline_archived",
+            f"pipeline {pipeline_id} is archived and cannot change; create a new pipeline",
+        )
+    config = _validated(body.config).canonical_config()
+    if config != pipeline.config:
+        PipelineRepository(session).add_version(pipeline, config)
+    if body.description is not None:
+        pipeline.description = body.description
+    session.commit()
     return PipelineView.build(pipeline)
+
+
+@router.delete(
+    "/{pipeline_id}",
+    response_model=PipelineView,
+    responses=responses(404, 422),
+    summary="Archive a pipeline: it takes no new jobs; it and its jobs stay readable",
+)
+def archive_pipeline(session: SessionDep, pipeline_id: PipelineId) -> PipelineView:
+    pipeline = _found(session, pipeline_id, for_update=True)
+    PipelineRepository(session).archive(pipeline)
+    session.commit()
+    return PipelineView.build(pipeline)
+
+
+@router.get(
+    "/{pipeline_id}/versions",
+    response_model=list[PipelineVersionView],
+    responses=responses(404, 422),
+    summary="Every version of a pipeline, oldest first",
+)
+def list_versions(session: SessionDep, pipeline_id: PipelineId) -> list[PipelineVersionView]:
+    _found(session, pipeline_id)
+    versions = PipelineRepository(session).versions(pipeline_id)
+    return [PipelineVersionView.build(version) for version in versions]
+
+
+@router.get(
+    "/{pipeline_id}/versions/{version}",
+    response_model=PipelineVersionView,
+    responses=responses(404, 422),
+)
+def get_version(
+    session: SessionDep,
+    pipeline_id: PipelineId,
+    version: Annotated[int, Path(gt=0, le=2**31 - 1)],
+) -> PipelineVersionView:
+    _found(session, pipeline_id)
+    found = PipelineRepository(session).version(pipeline_id, version)
+    if found is None:
+        raise ApiError(
+            404,
+            "pipeline_version_not_found",
+            f"pipeline {pipeline_id} has no version {version}",
+        )
+    return PipelineVersionView.build(found)

@@ -104,7 +104,7 @@ def config_case(case_id: str, config: Any, position: int | None, mentions: str) 
 INVALID_CONFIGS = [
     config_case(
         "unknown-step-type",
-        {"datatype": "CarDetection", "steps": [FIT, {"type": "image.blur@v1"}]},
+        {"datatype": "CarDetection", "steps": [FIT, {"type": "image.sharpen@v9"}]},
         2,
         "unknown step type",
     ),

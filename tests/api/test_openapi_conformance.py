@@ -18,7 +18,11 @@ from schemathesis.specs.openapi.checks import (
 
 from api.main import create_app
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
+# Archiving a pipeline or giving it a new version would change the shared test pipeline (id 1)
+# under every other test: those two operations are covered by tests of their own instead.
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app()).exclude(
+    method=["PUT", "DELETE"], path="/pipelines/{pipeline_id}"
+)
 
 CHECKS = [
     not_a_server_error,

@@ -14,6 +14,7 @@ from tests.system import wait_for_job
 JOB_KEYS = {
     "job_id",
     "pipeline_id",
+    "pipeline_version",
     "status",
     "message",
     "result",
@@ -67,6 +68,7 @@ def test_get_job_finished_body_has_exactly_the_documented_keys(api: httpx.Client
     assert set(body) == JOB_KEYS
     assert body["job_id"] == job_id
     assert body["pipeline_id"] == 1
+    assert body["pipeline_version"] >= 1
     assert body["status"] in ("succeeded", "failed")
     assert body["finished_at"] is not None
     assert [set(step) for step in body["steps"]] == [STEP_KEYS] * 3
@@ -81,7 +83,16 @@ def test_list_pipelines_includes_the_car_detection_pipeline(api: httpx.Client) -
     assert response.status_code == 200
     pipelines = {p["id"]: p for p in response.json()}
     car = pipelines[1]
-    assert set(car) == {"id", "name", "description", "config", "created_at"}
+    assert set(car) == {
+        "id",
+        "name",
+        "description",
+        "config",
+        "version",
+        "created_at",
+        "archived_at",
+    }
+    assert car["archived_at"] is None
     assert car["name"] == "car-detection"
     assert car["config"]["datatype"] == "CarDetection"
     assert [step["type"] for step in car["config"]["steps"]] == CAR_STEP_TYPES
@@ -176,7 +187,8 @@ def test_docs_page_is_served(api: httpx.Client) -> None:
         ("GET", "/no-such-route", 404, "not_found"),
         ("GET", "/jobs/extra/segment", 404, "not_found"),
         ("DELETE", "/jobs", 405, "method_not_allowed"),
-        ("PUT", "/pipelines/1", 405, "method_not_allowed"),
+        ("PATCH", "/pipelines/1", 405, "method_not_allowed"),
+        ("PUT", "/pipelines", 405, "method_not_allowed"),
     ],
 )
 def test_unrouted_request_answers_the_error_shape(

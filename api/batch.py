@@ -1,0 +1,65 @@
+"""Several images in one request: one job each, all accepted or none stored."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import UploadFile
+from sqlalchemy.orm import Session
+
+from api.backpressure import check_backpressure
+from api.errors import ApiError
+from api.services import hand_over, open_pipeline, read_image, step_types_of
+from common.models import Job
+from common.repositories import ORIGINAL, ImageRepository, JobRepository
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _at(index: int, upload: UploadFile, exc: ApiError) -> ApiError:
+    """The upload's error, saying which file it is about (index from 0, in upload order)."""
+    name = f" ({upload.filename[:100]!r})" if upload.filename else ""
+    return ApiError(
+        exc.status_code,
+        exc.detail.code,
+        f"images[{index}]{name}: {exc.detail.message}; nothing was stored",
+        details=[{"index": index, "filename": upload.filename}],
+        headers=exc.headers,
+    )
+
+
+def submit_batch(
+    session: Session, settings: Settings, pipeline_id: int, uploads: list[UploadFile]
+) -> list[Job]:
+    """One job per image, in upload order. Every image is checked before anything is stored;
+    the bytes are read twice (the uploads are spooled to disk) so that no more than one image is
+    in memory at a time."""
+    if len(uploads) > settings.max_batch_images:
+        raise ApiError(
+            422,
+            "too_many_images",
+            f"the batch has {len(uploads)} images; the limit is {settings.max_batch_images} "
+            "(MAX_BATCH_IMAGES): send the rest in another batch",
+        )
+    check_backpressure(session, settings)
+    _, version = open_pipeline(session, pipeline_id)
+    content_types = []
+    for index, upload in enumerate(uploads):
+        try:
+            content_types.append(read_image(upload, settings)[1])
+        except ApiError as exc:
+            raise _at(index, upload, exc) from exc
+    step_types = step_types_of(version)
+    jobs_repo, images = JobRepository(session), ImageRepository(session)
+    jobs = []
+    for upload, content_type in zip(uploads, content_types, strict=True):
+        upload.file.seek(0)
+        job = jobs_repo.add(pipeline_id, step_types, version.id)
+        images.put(job.id, ORIGINAL, content_type, upload.file.read())
+        jobs.append(job)
+    session.commit()
+    for job in jobs:
+        hand_over(session, job)
+    log.info("batch of %d jobs queued for pipeline %d", len(jobs), pipeline_id)
+    return jobs
