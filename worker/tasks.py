@@ -288,6 +288,9 @@ def _register_step_task(type_id: str) -> None:
     @app.task(name=step_task_name(type_id), bind=True, throws=(JobFailedError,))
     def step_task(self: Task, job_id: str, position: int) -> None:
         with _job_logging(job_id) as jid:
+            # Messages are JSON from anyone who can reach the broker: check what they carry.
+            if type(position) is not int:
+                raise JobFailedError(f"task argument is not a step position: {position!r}")
             run_step(self, jid, position)
 
 

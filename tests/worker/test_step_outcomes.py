@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session
 
 from common.db import session_scope
 from common.queue import RUN_JOB_TASK, client, step_task_name
-from common.repositories import CarDetectionRepository, PipelineRepository
+from common.repositories import (
+    CarDetectionRepository,
+    ImageRepository,
+    JobRepository,
+    PipelineRepository,
+)
 from tests import images
 from tests.conftest import API_PORT, TEST_ENV
 from tests.e2e.test_car_pipeline import submit
@@ -167,3 +172,32 @@ def test_an_unreachable_model_server_is_retried_then_fails_the_job(
     assert isinstance(steps, list)
     assert steps[1]["attempts"] == 3
     assert [s["status"] for s in steps] == ["succeeded", "failed", "pending"]
+
+
+@pytest.mark.parametrize(
+    "args", [["not-a-uuid", 1], [None, 1], ["JOB", "1"], ["JOB", 1.0], ["JOB", True]]
+)
+def test_malformed_task_arguments_are_refused_and_change_no_job(
+    api: httpx.Client, system: System, args: list[Any]
+) -> None:
+    # A queued job no task was sent for: only the malformed task could touch it.
+    with session_scope() as session:
+        job = JobRepository(session).add(1, ["image.fit@v1", "model.detect_car@v1", "x@v1"])
+        ImageRepository(session).put(job.id, "original", "image/jpeg", images.jpeg(seed=21))
+        job_id = str(job.id)
+    sent = [job_id if arg == "JOB" else arg for arg in args]
+    crashes_before = system.log("worker").count("raised unexpected")
+
+    client().send_task(step_task_name("image.fit@v1"), args=sent, queue=TEST_ENV["QUEUE_NAME"])
+    # A job submitted afterwards finishing means the worker has consumed the odd task.
+    assert wait_for_job(api, submit(api, images.jpeg(seed=22)))["status"] == "succeeded"
+
+    with session_scope() as session:
+        jobs = JobRepository(session)
+        untouched = jobs.get(uuid.UUID(job_id))
+        assert untouched is not None
+        assert untouched.status == "queued"
+        assert [step.attempts for step in untouched.steps] == [0, 0, 0]
+        jobs.fail(untouched, "made by a test")
+    # Refused as a bad message, not crashed on.
+    assert system.log("worker").count("raised unexpected") == crashes_before
