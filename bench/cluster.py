@@ -1,0 +1,256 @@
+"""The system under test: a database and a queue of its own, the mock, the API and one worker.
+
+The processes are started as `make run` starts them (tests/system.py's helpers), except that
+the log level is the benchmark's (WARNING by default, so logging costs what it costs in a quiet
+production setting) and the worker's readiness is asked over the broker (a control ping from
+this process) instead of being read from an INFO log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import redis
+import sqlalchemy as sa
+from celery import Celery
+
+from common.settings import Settings
+from tests.system import BIN, System, free_port, http_ok, wait_until
+
+ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+BROKER_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def clean_env(overrides: dict[str, str]) -> dict[str, str]:
+    """The environment without any of the project's settings, then `overrides`."""
+    ours = {name.upper() for name in Settings.model_fields}
+    env = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith("MLMOCK_")}
+    env.update(overrides)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+class Cluster:
+    def __init__(self, workers: int, log_level: str) -> None:
+        self.run_id = uuid.uuid4().hex[:8]
+        self.database = f"pipelines_bench_{self.run_id}"
+        self.queue = f"bench-{self.run_id}"
+        self.workers = workers
+        self.log_level = log_level.upper()
+        self.api_port, self.mock_port = free_port(), free_port()
+        self.database_url = (
+            sa.make_url(ADMIN_URL).set(database=self.database).render_as_string(False)
+        )
+        self.settings = {
+            "DATABASE_URL": self.database_url,
+            "BROKER_URL": BROKER_URL,
+            "QUEUE_NAME": self.queue,
+            "DATA_DIR": tempfile.mkdtemp(prefix="bench-data-"),
+            "MODEL_URL": f"http://127.0.0.1:{self.mock_port}",
+            "LOG_LEVEL": self.log_level,
+            "MLMOCK_LATENCY_MS": "0",
+            "MLMOCK_FAULT_RATE": "0",
+            "MLMOCK_SEED": "1",
+        }
+        self.logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+        self.system = System(env=clean_env(self.settings), logs=self.logs)
+        self.hostname = f"bench-{self.run_id}@bench"
+        self.admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+        self.engine: sa.Engine | None = None
+        self.redis = redis.Redis.from_url(BROKER_URL)
+        self.control = Celery("bench-control", broker=BROKER_URL)
+        self.control.conf.broker_connection_retry_on_startup = True
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def create_database(self) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{self.database}"'))
+        done = self.system.run(sys.executable, "-m", "common.bootstrap")
+        if done.returncode != 0:
+            raise RuntimeError(f"bootstrap failed:\n{done.stderr}")
+        self.engine = sa.create_engine(self.database_url, pool_size=2, pool_pre_ping=True)
+
+    def _uvicorn(self, name: str, app: str, port: int) -> None:
+        self.system.start(
+            name,
+            str(BIN / "python"),
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            self.log_level.lower(),
+        )
+        wait_until(http_ok(f"http://127.0.0.1:{port}/health"), 30, name)
+
+    def start_mock(self) -> None:
+        self._uvicorn("mlmock", "mlmock.main:app", self.mock_port)
+
+    def start_api(self) -> None:
+        self._uvicorn("api", "api.main:app", self.api_port)
+
+    def start_worker(self) -> None:
+        self.system.start(
+            "worker",
+            str(BIN / "python"),
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "worker",
+            "--loglevel",
+            self.log_level,
+            "--concurrency",
+            str(self.workers),
+            "--hostname",
+            self.hostname,
+        )
+
+        def answers() -> bool:
+            if self.system.procs["worker"].poll() is not None:
+                raise RuntimeError(f"worker exited:\n{self.system.log('worker')[-3000:]}")
+            replies = self.control.control.ping(destination=[self.hostname], timeout=0.5)
+            return bool(replies)
+
+        wait_until(answers, 60, "Celery worker", interval=0.1)
+        # Ping answers once the consumer runs; the pool may still be forking.
+        wait_until(lambda: len(self.pool_pids()) >= self.workers, 30, "worker pool")
+
+    def pid(self, name: str) -> int:
+        return self.system.procs[name].pid
+
+    def pool_pids(self) -> list[int]:
+        from bench.procstat import children
+
+        if "worker" not in self.system.procs:
+            return []
+        return children(self.pid("worker"))
+
+    def purge_queue(self) -> int:
+        """Delete this run's queue keys in Redis; the number of keys deleted."""
+        keys = list(self.redis.scan_iter(match=f"*{self.queue}*"))
+        return int(self.redis.delete(*keys)) if keys else 0
+
+    def delete_jobs(self, ids: list[str]) -> None:
+        engine = self.engine
+        assert engine is not None
+
+        def delete() -> None:
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text("DELETE FROM jobs WHERE id = ANY(:ids)"),
+                    {"ids": [uuid.UUID(each) for each in ids]},
+                )
+
+        retrying(delete, DB_RESTART_S)
+
+    def _admin_execute(self, statement: sa.TextClause) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(statement)
+
+    def sessions(self) -> int:
+        """PostgreSQL sessions opened on this run's database so far."""
+        query = sa.text("SELECT sessions FROM pg_stat_database WHERE datname = :db")
+
+        def read() -> int:
+            with self.admin.connect() as conn:
+                return int(conn.execute(query, {"db": self.database}).scalar_one())
+
+        return retrying(read, DB_RESTART_S)
+
+    def stop(self) -> list[str]:
+        """Stop every process, drop the database, delete the queue keys; what went wrong."""
+        problems = []
+        try:
+            self.system.stop()
+        except Exception as exc:  # noqa: BLE001 - keep cleaning up
+            problems.append(f"stopping processes: {exc!r}")
+        if self.engine is not None:
+            self.engine.dispose()
+        drop = sa.text(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        try:
+            # Retried: the server may be restarting (the fault tests restart it).
+            retrying(lambda: self._admin_execute(drop), DB_RESTART_S)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"dropping {self.database}: {exc!r}")
+        self.admin.dispose()
+        try:
+            self.purge_queue()
+            # The worker's control queue, bound in the pidbox exchange's binding set.
+            for key in self.redis.scan_iter(match="_kombu.binding.*"):
+                for member in self.redis.smembers(key):
+                    if self.run_id.encode() in member:
+                        self.redis.srem(key, member)
+            for key in self.redis.scan_iter(match=f"*{self.run_id}*"):
+                self.redis.delete(key)
+            # Kombu's exchange bookkeeping, once no binding of any run is left in this db.
+            if not list(self.redis.scan_iter(match="_kombu.binding.*")):
+                self.redis.delete("_kombu.binding_deadlines")
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"cleaning Redis: {exc!r}")
+        with contextlib.suppress(Exception):
+            self.redis.close()
+            self.control.close()
+        shutil.rmtree(self.settings["DATA_DIR"], ignore_errors=True)
+        return problems
+
+
+DB_RESTART_S = 60.0
+T = TypeVar("T")
+
+
+def retrying(action: Callable[[], T], timeout: float) -> T:
+    """`action()`, tried again for up to `timeout` s while the database cannot be reached."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def wait_jobs_done(
+    engine: sa.Engine, ids: list[str], timeout: float, interval: float = 0.25
+) -> list[sa.Row[tuple[object, ...]]]:
+    """Poll with one query until every job ended or `timeout`; the jobs' rows then."""
+    uuids = [uuid.UUID(each) for each in ids]
+    count = sa.text(
+        "SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed')) FROM jobs "
+        "WHERE id = ANY(:ids)"
+    )
+    rows = sa.text(
+        "SELECT id, status, error, created_at, started_at, finished_at FROM jobs "
+        "WHERE id = ANY(:ids)"
+    )
+
+    def ended() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(count, {"ids": uuids}).scalar_one())
+
+    def read() -> list[sa.Row[tuple[object, ...]]]:
+        with engine.connect() as conn:
+            return list(conn.execute(rows, {"ids": uuids}).all())
+
+    deadline = time.monotonic() + timeout
+    while retrying(ended, DB_RESTART_S) < len(uuids) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return retrying(read, DB_RESTART_S)

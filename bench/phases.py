@@ -1,0 +1,214 @@
+"""The measurements, each a phase of the run; their figures go to `details`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench import baseline, inputs, loads, procstat
+from bench.cluster import wait_jobs_done
+from bench.harness import Harness, Round, ms
+from bench.loads import Body, LoadResult, percentile
+from bench.report import median
+from bench.scenarios import big_image, job_times
+
+SUBMIT_CLIENTS = 16
+POST_LEVELS = (1, 16, 64)
+
+
+class Phases(Harness):
+    def make_inputs(self) -> None:
+        self.pool = inputs.mix_pool()
+        self.mix = inputs.job_mix(self.pool, self.args.batch)
+        self.big = [inputs.big_jpeg(), inputs.big_png()]
+        self.details["inputs"] = {
+            "mix_shares": inputs.mix_shares(),
+            "kinds": {
+                kind: {
+                    "images": len(items),
+                    "mean_bytes": sum(len(i.data) for i in items) // len(items),
+                }
+                for kind, items in self.pool.items()
+            },
+            "big": [{"name": b.name, "size": b.size, "bytes": len(b.data)} for b in self.big],
+        }
+
+    def baseline(self) -> None:
+        runner = baseline.Runner(self.mix, self.args.workers)
+
+        def one_round() -> Round:
+            # Both loops back to back, so that whatever else runs hits both alike.
+            both = {loop: runner.measure(loop) for loop in baseline.LOOPS}
+            share = max(each["other_cpu_share"] for each in both.values())
+            return {**both, "other_cpu_share": share}
+
+        try:
+            rounds = self.quiet_rounds("baseline", one_round)
+        finally:
+            runner.close()
+        out: dict[str, Any] = {"processes": self.args.workers, "images": len(self.mix)}
+        for loop in baseline.LOOPS:
+            out[loop] = {key: median([r[loop][key] for r in rounds]) for key in rounds[0][loop]}
+        out["fit_image_to_baseline"] = median(
+            [r["fit_image"]["images_per_s"] / r["baseline"]["images_per_s"] for r in rounds]
+        )
+        out["rounds"] = rounds
+        out["same_output_dimensions"] = baseline.same_output_size(self.mix[:10])
+        self.details["baseline"] = out
+
+    def start_system(self) -> None:
+        self.cluster.create_database()
+        self.cluster.start_mock()
+        self.cluster.start_api()
+        self.details["api_rss_kb_at_start"] = procstat.status_kb(self.cluster.pid("api"), "VmRSS")
+
+    def post_latency(self) -> None:
+        c = self.cluster
+        hd = self.bodies(self.pool[inputs.HD])
+        counts = {1: 40, 16: 160, 64: 256} if self.args.quick else {1: 150, 16: 480, 64: 768}
+        warm = loads.closed_loop(c.api_url, hd * 2, 4)
+        c.delete_jobs(warm.job_ids)
+        out: dict[str, Any] = {"body_kb": sum(len(b.content) for b in hd) / len(hd) / 1024}
+        for clients in POST_LEVELS:
+            bodies = [hd[n % len(hd)] for n in range(counts[clients])]
+
+            def one_round(bodies: list[Body] = bodies, clients: int = clients) -> Round:
+                res, cpu = self.measured(lambda: loads.closed_loop(c.api_url, bodies, clients))
+                c.delete_jobs(res.job_ids)
+                c.purge_queue()
+                took = [s.latency_s for s in res.accepted]
+                if not took:
+                    raise RuntimeError(f"every POST /jobs refused: {res.refused()}: {res.first}")
+                return {
+                    "requests": len(bodies),
+                    "accepted": len(took),
+                    "refused": res.refused(),
+                    "rate_per_s": len(took) / res.wall_s,
+                    "p50_ms": ms(percentile(took, 0.50)),
+                    "p99_ms": ms(percentile(took, 0.99)),
+                    "cpu_ms_per_request": {
+                        k: ms(v) / max(1, len(took)) for k, v in cpu["cpu_s"].items()
+                    },
+                    "other_cpu_share": cpu["other_cpu_share"],
+                    "pg_sessions_opened": cpu["pg_sessions_opened"],
+                }
+
+            out[str(clients)] = {"rounds": self.quiet_rounds(f"POST x{clients}", one_round)}
+        self.details["post_jobs"] = out
+        self.details["api_rss_kb_after_post_phase"] = procstat.status_kb(c.pid("api"), "VmRSS")
+
+    def start_worker(self) -> None:
+        c = self.cluster
+        c.start_worker()
+        self.details["worker_rss_kb_at_start"] = {
+            "main": procstat.status_kb(c.pid("worker"), "VmRSS"),
+            "pool": [procstat.status_kb(pid, "VmRSS") for pid in c.pool_pids()],
+        }
+        warm = loads.closed_loop(c.api_url, self.bodies(self.mix[: 8 * self.args.workers]), 4)
+        assert c.engine is not None
+        wait_jobs_done(c.engine, warm.job_ids, timeout=120)
+
+    def throughput(self) -> None:
+        c = self.cluster
+        assert c.engine is not None
+        engine = c.engine
+        bodies = self.bodies(self.mix)
+
+        def one_round() -> Round:
+            started = time.time()
+            rows: list[Any] = []
+
+            def batch() -> LoadResult:
+                res = loads.closed_loop(c.api_url, bodies, SUBMIT_CLIENTS)
+                rows.extend(wait_jobs_done(engine, res.job_ids, timeout=max(300, len(bodies))))
+                return res
+
+            res, cpu = self.measured(batch)
+            done = [r for r in rows if r.status == "succeeded"]
+            if not done:
+                failed = {r.error for r in rows if r.error}
+                raise RuntimeError(f"no job succeeded: {res.refused()} {res.first} {failed}")
+            end = max(r.finished_at.timestamp() for r in done)
+            return {
+                "jobs": len(bodies),
+                "accepted": len(res.job_ids),
+                "refused": res.refused(),
+                "succeeded": len(done),
+                "failed": sum(r.status == "failed" for r in rows),
+                "unfinished": len(res.job_ids)
+                - len(done)
+                - sum(r.status == "failed" for r in rows),
+                "submit_s": res.wall_s,
+                "seconds": end - started,
+                "images_per_s": len(done) / (end - started),
+                "cpu_ms_per_image": {k: ms(v) / max(1, len(done)) for k, v in cpu["cpu_s"].items()},
+                "other_cpu_share": cpu["other_cpu_share"],
+                "pg_sessions_opened": cpu["pg_sessions_opened"],
+            }
+
+        rounds = self.quiet_rounds("throughput", one_round)
+        kinds = sorted({k for r in rounds for k in r["cpu_ms_per_image"]})
+        self.details["throughput"] = {
+            "jobs": len(bodies),
+            "clients": SUBMIT_CLIENTS,
+            "images_per_s": median([r["images_per_s"] for r in rounds]),
+            "submit_s": median([r["submit_s"] for r in rounds]),
+            "cpu_ms_per_image": {
+                k: median([r["cpu_ms_per_image"].get(k, 0.0) for r in rounds]) for k in kinds
+            },
+            "rounds": rounds,
+        }
+
+    def latency(self) -> None:
+        c = self.cluster
+        assert c.engine is not None
+        engine = c.engine
+        rate = self.details["throughput"]["images_per_s"] / 2
+        count = max(1, round(rate * self.args.latency_seconds))
+        bodies = self.bodies(inputs.job_mix(self.pool, count))
+
+        def one_round() -> Round:
+            rows: list[Any] = []
+
+            def steady() -> LoadResult:
+                res = loads.open_loop(c.api_url, bodies, rate)
+                timeout = self.args.latency_seconds + 300
+                rows.extend(wait_jobs_done(engine, res.job_ids, timeout=timeout))
+                return res
+
+            res, cpu = self.measured(steady)
+            client, server = job_times(res, rows)
+            return {
+                "jobs": count,
+                "sent_late": res.late,
+                "refused": res.refused(),
+                "succeeded": len(client),
+                "failed": sum(r.status == "failed" for r in rows),
+                **{
+                    f"submit_to_succeeded_p{p}_ms": ms(percentile(client, p / 100))
+                    for p in (50, 95, 99)
+                },
+                **{
+                    f"created_to_finished_p{p}_ms": ms(percentile(server, p / 100))
+                    for p in (50, 95, 99)
+                },
+                "other_cpu_share": cpu["other_cpu_share"],
+                "pg_sessions_opened": cpu["pg_sessions_opened"],
+            }
+
+        rounds = self.quiet_rounds("latency", one_round)
+        out: dict[str, Any] = {
+            "offered_per_s": rate,
+            "seconds": self.args.latency_seconds,
+            "jobs": count,
+        }
+        for key in rounds[0]:
+            if key.endswith("_ms"):
+                out[key] = median([r[key] for r in rounds])
+        self.details["latency_half_load"] = out | {"rounds": rounds}
+
+    def memory(self) -> None:
+        c = self.cluster
+        assert c.engine is not None
+        self.details["peak_rss_kb_after_load"] = procstat.peaks_by_kind(self.kinds())
+        self.details["big_images"] = big_image(c, self.big)
