@@ -15,8 +15,8 @@ from api.security import key_digests
 from common.settings import Settings
 from tests import images
 from tests.api.helpers import assert_error, stored_rows, wait_until_idle
-from tests.conftest import TEST_ENV
-from tests.system import ROOT, System, free_port, make_env, wait_for_job
+from tests.api.product import side_api
+from tests.system import ROOT, System, wait_for_job
 
 PLAIN_KEY = "test-plain-key-0f6c1d"
 HASHED_KEY = "test-hashed-key-9a2e77"
@@ -25,19 +25,12 @@ HASHED_KEY = "test-hashed-key-9a2e77"
 @pytest.fixture(scope="module")
 def secured(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """A second API on the test database, with one key given plain and one as its digest."""
-    port = free_port()
-    env = {
-        **TEST_ENV,
-        "API_KEYS": PLAIN_KEY,
-        "API_KEY_HASHES": hashlib.sha256(HASHED_KEY.encode()).hexdigest().upper(),
-    }
-    running = System(env=make_env(env), logs=tmp_path_factory.mktemp("secured-logs"))
-    try:
-        running.start_api(port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            yield client
-    finally:
-        running.stop()
+    with side_api(
+        tmp_path_factory.mktemp("secured-logs"),
+        API_KEYS=PLAIN_KEY,
+        API_KEY_HASHES=hashlib.sha256(HASHED_KEY.encode()).hexdigest().upper(),
+    ) as client:
+        yield client
 
 
 PROTECTED = [

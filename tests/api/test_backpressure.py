@@ -13,22 +13,17 @@ from common.models import JobStatus
 from common.repositories import JobRepository
 from tests import images
 from tests.api.helpers import assert_error, spy_on_queue, stored_rows, submit, wait_until_idle
-from tests.conftest import TEST_ENV
-from tests.system import System, free_port, make_env, wait_for_job
+from tests.api.product import side_api
+from tests.system import System, wait_for_job
 
 
 @pytest.fixture(scope="module")
 def strict_api(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """A second API on the test database that refuses work once one job is waiting."""
-    port = free_port()
-    env = {**TEST_ENV, "MAX_QUEUED_JOBS": "1", "QUEUE_DEPTH_CACHE_S": "0"}
-    running = System(env=make_env(env), logs=tmp_path_factory.mktemp("strict-api-logs"))
-    try:
-        running.start_api(port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            yield client
-    finally:
-        running.stop()
+    with side_api(
+        tmp_path_factory.mktemp("strict-api-logs"), MAX_QUEUED_JOBS="1", QUEUE_DEPTH_CACHE_S="0"
+    ) as client:
+        yield client
 
 
 @pytest.fixture
