@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -39,3 +40,26 @@ def _build(config_json: str) -> BuiltPipeline:
 def pipeline_for(config: dict[str, Any]) -> BuiltPipeline:
     """Build (or reuse) the runnable pipeline of a stored config; raises PipelineConfigError."""
     return _build(json.dumps(config, sort_keys=True))
+
+
+# A stored pipeline version never changes, so its built pipeline is kept by id: a step's claim
+# then reads no version row and serialises no config.
+_versions: dict[int, BuiltPipeline] = {}
+_MAX_VERSIONS = 1024
+
+
+def pipeline_for_version(
+    version_id: int, stored_config: Callable[[], dict[str, Any] | None]
+) -> BuiltPipeline | None:
+    """The runnable pipeline of a version; `stored_config` reads it only the first time (None:
+    the version does not exist). Raises PipelineConfigError."""
+    built = _versions.get(version_id)
+    if built is None:
+        config = stored_config()
+        if config is None:
+            return None
+        built = pipeline_for(config)
+        if len(_versions) >= _MAX_VERSIONS:
+            _versions.clear()
+        _versions[version_id] = built
+    return built

@@ -65,10 +65,14 @@ def _job_logging(job_id: str) -> Iterator[uuid.UUID]:
 def _pipeline_of(session: Session, job: Job) -> BuiltPipeline:
     """The job's runnable pipeline, from the version it was submitted under (a later version
     does not change it); PipelineConfigError says why there is none."""
-    row = PipelineRepository(session).version_by_id(job.pipeline_version_id)
-    if row is None:
+
+    def stored_config() -> dict[str, Any] | None:
+        row = PipelineRepository(session).version_by_id(job.pipeline_version_id)
+        return None if row is None else row.config
+
+    pipeline = resources.pipeline_for_version(job.pipeline_version_id, stored_config)
+    if pipeline is None:
         raise PipelineConfigError([ConfigIssue(None, None, "the pipeline version is gone")])
-    pipeline = resources.pipeline_for(row.config)
     if len(pipeline.steps) != len(job.steps):
         issue = ConfigIssue(None, None, "its steps changed after the job was submitted")
         raise PipelineConfigError([issue])
