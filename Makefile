@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate test soak bench lint format clean
+.PHONY: install install-browser run migrate test soak bench lint format clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ migrate: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Debian's Chromium for the browser tests (tests/ui), unless /usr/bin/chromium is there (root).
+install-browser:
+	test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 ## Bounded load with worker kills and model faults (SOAK_ARGS="--seconds 60" to shorten).
 soak: install
