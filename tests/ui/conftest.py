@@ -1,7 +1,8 @@
 """The results page in a real headless Chromium (Debian's), driven by Playwright.
 
 Playwright's own browser download is not used: `make install-browser` installs Debian's
-chromium. Screenshots of every test's page are kept in var/test-artifacts/ui/.
+chromium (TEST_CHROMIUM names another binary). Screenshots of every test's page are kept in
+var/test-artifacts/ui/.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests import images
 from tests.api.product import car_config, create_pipeline, processed_size, submit_ok
 from tests.system import wait_for_job
 from tests.ui.conftest import Screen
@@ -97,12 +98,12 @@ def test_uploaded_image_goes_from_queued_to_succeeded_with_the_box_drawn(
     # Then: the job page shows the upload, the processed image with the box, and says that this
     # pipeline makes no annotated image
     expect(page).to_have_url(re.compile(rf"/ui/jobs/{job_id}$"))
-    images = page.locator("#images")
-    expect(images.locator("figure[data-variant=processed] rect.box")).to_have_count(1)
-    expect(images.locator("figure[data-variant=annotated]")).to_contain_text(
+    shown = page.locator("#images")
+    expect(shown.locator("figure[data-variant=processed] rect.box")).to_have_count(1)
+    expect(shown.locator("figure[data-variant=annotated]")).to_contain_text(
         "no image.annotate@v1 step"
     )
-    original = images.locator("figure[data-variant=original] img")
+    original = shown.locator("figure[data-variant=original] img")
     assert original.evaluate("img => img.decode().then(() => img.naturalWidth)") == 800
 
 
@@ -213,3 +214,42 @@ def test_failed_job_shows_its_error_and_filters_narrow_the_list(
     expect(failed_row).to_have_count(1)
     expect(failed_row.locator(".error")).to_contain_text("HTTP 404")
     expect(page.locator("#detection")).to_have_text("No detection: the job failed.")
+
+
+def test_job_page_of_a_tiff_upload_says_the_browser_cannot_show_the_original(
+    screen: Screen, ui_url: str, api: httpx.Client
+) -> None:
+    # Given: a TIFF upload (browsers do not show TIFF; the processed image is a JPEG)
+    tiff = images.encode(images.photo(320, 240, seed=7), "TIFF")
+    job_id = submit_ok(api, tiff, 1)
+    assert wait_for_job(api, job_id)["status"] == "succeeded"
+
+    # When
+    page = screen.page
+    page.goto(f"{ui_url}/jobs/{job_id}")
+
+    # Then: a note for the original, the processed image shown
+    figures = page.locator("#images")
+    expect(figures.locator("figure[data-variant=original]")).to_contain_text(
+        "This browser cannot show the original image."
+    )
+    expect(figures.locator("figure[data-variant=processed] svg.boxed image")).to_have_count(1)
+
+
+@pytest.mark.parametrize(
+    ("job_id", "message"),
+    [
+        ("00000000-0000-0000-0000-000000000000", "there is no job"),
+        ("not-a-job-id", "job_id"),
+    ],
+)
+def test_job_page_of_an_unknown_job_says_so(
+    screen: Screen, ui_url: str, job_id: str, message: str
+) -> None:
+    # When
+    screen.page.goto(f"{ui_url}/jobs/{job_id}")
+
+    # Then
+    status = screen.page.locator("#page-status")
+    expect(status).to_contain_text("Could not load the job")
+    expect(status).to_contain_text(message)

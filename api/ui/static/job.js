@@ -103,11 +103,24 @@ function figure(variant, caption, content) {
   return h("figure", { class: "image", dataset: { variant } }, content, h("figcaption", {}, caption));
 }
 
+// The image, decoded first: a format the browser cannot show (TIFF) gets a note instead.
+async function shown(url, variant, detection) {
+  let img;
+  try {
+    img = await decoded(url);
+  } catch {
+    return h("p", { class: "placeholder" }, `This browser cannot show the ${variant} image.`);
+  }
+  if (detection === undefined) {
+    img.alt = `${variant} image`;
+    return img;
+  }
+  return boxedImage(url, img.naturalWidth, img.naturalHeight, detection, `${variant} image`);
+}
+
 async function plain(variant, missing) {
   const url = await imageUrl(jobId, variant);
-  return url
-    ? h("img", { src: url, alt: `${variant} image` })
-    : h("p", { class: "placeholder" }, missing);
+  return url ? shown(url, variant) : h("p", { class: "placeholder" }, missing);
 }
 
 async function renderImages(job) {
@@ -117,15 +130,17 @@ async function renderImages(job) {
   let processed;
   let processedCaption = "Processed: what the steps made of it";
   if (processedUrl) {
-    const img = await decoded(processedUrl);
     const drawBox = job.result && boxFitsProcessed(job);
-    processed = boxedImage(processedUrl, img.naturalWidth, img.naturalHeight, drawBox ? job.result : null, "processed image");
+    processed = await shown(processedUrl, "processed", drawBox ? job.result : null);
     if (drawBox) processedCaption = "Processed, with the detected box drawn by this page";
     else if (job.result) processedCaption = "Processed (a step after the model changed its size: no box drawn)";
   } else {
     processed = h("p", { class: "placeholder" }, `No processed image: ${later}.`);
   }
-  const annotatedMissing = annotates(job) || !done ? `No annotated image: ${later}.` : "No annotated image: this pipeline has no image.annotate@v1 step.";
+  const annotatedMissing =
+    annotates(job) || !done
+      ? `No annotated image: ${later}.`
+      : "No annotated image: this pipeline has no image.annotate@v1 step.";
   const [original, annotated] = await Promise.all([
     plain("original", "The upload is missing."),
     plain("annotated", annotatedMissing),

@@ -70,7 +70,13 @@ async function thumbnail(job) {
 }
 
 async function framed(url, detection, variant) {
-  const img = await decoded(url);
+  let img;
+  try {
+    img = await decoded(url);
+  } catch {
+    // a format browsers do not show (TIFF): say so rather than fetch it again every refresh
+    return h("span", { class: "placeholder" }, `this browser cannot show the ${variant} image`);
+  }
   const label = `${variant} image${detection ? " with the detected box" : ""}`;
   const node = boxedImage(url, img.naturalWidth, img.naturalHeight, detection, label);
   node.dataset.variant = variant;
