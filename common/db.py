@@ -26,6 +26,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Set by the workers (see `for_workers`): their engines skip the pre-ping.
+_workers = False
+
+
+def for_workers() -> None:
+    """Build this process's engine the way a worker wants it: without a pre-ping round trip on
+    every checkout. A connection a database restart killed fails its first statement instead;
+    the pool then drops all its connections and the task is retried, as for any outage."""
+    global _workers
+    _workers = True
+    reset_engine()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -38,7 +51,7 @@ def make_engine(url: str) -> Engine:
     # Connections open lazily, so a worker process still holds only the one it uses.
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     return create_engine(
-        url, pool_pre_ping=True, pool_size=40, max_overflow=10, connect_args=connect_args
+        url, pool_pre_ping=not _workers, pool_size=40, max_overflow=10, connect_args=connect_args
     )
 
 

@@ -145,6 +145,10 @@ class Job(Base):
     # Loaded only when asked for (the API's views); the worker reads the version by id.
     pipeline_version: Mapped[PipelineVersion] = relationship(lazy="select")
 
+    def steps_to_run(self) -> list[tuple[int, str]]:
+        """(position, step type) of the steps that have not succeeded, in order."""
+        return [(s.position, s.step_type) for s in self.steps if s.status != StepStatus.SUCCEEDED]
+
 
 class JobStep(Base):
     __tablename__ = "job_steps"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from celery import Celery
+from celery import Celery, chain
 from kombu.exceptions import ChannelError
 
 from common.settings import Settings, get_settings
@@ -75,9 +77,39 @@ def client() -> Celery:
     return _client
 
 
-def enqueue_job(job_id: uuid.UUID, app: Celery | None = None) -> None:
-    """Hand the job to the workers (through `app`, by default the gateway's client)."""
-    (app or client()).send_task(RUN_JOB_TASK, args=[str(job_id)], queue=get_settings().queue_name)
+@functools.cache
+def known_step_types() -> frozenset[str]:
+    """The step type ids that have a task (aliases of the earlier config format excluded)."""
+    from common.pipeline import default_registry
+
+    return frozenset(step.manifest.type_id for step in default_registry().steps)
+
+
+def enqueue_job(
+    job_id: uuid.UUID, steps: Sequence[tuple[int, str]], app: Celery | None = None
+) -> None:
+    """Hand the job's steps still to run, (position, step type) in order, to the workers
+    (through `app`, by default the gateway's client).
+
+    One message: the first step's task, carrying the rest of the chain, which the worker sends
+    on as each step succeeds. A job with no step left, or with a step type not known here, gets
+    the planning task instead, which settles it.
+    """
+    app = app or client()
+    queue = get_settings().queue_name
+    known = known_step_types()
+    if not steps or any(step_type not in known for _, step_type in steps):
+        # The planning task fails a job whose steps this code does not know, saying why.
+        app.send_task(RUN_JOB_TASK, args=[str(job_id)], queue=queue)
+        return
+    chain(
+        *(
+            app.signature(
+                step_task_name(step_type), args=(str(job_id), position), immutable=True, queue=queue
+            )
+            for position, step_type in steps
+        )
+    ).apply_async()
 
 
 def queue_depth(app: Celery | None = None) -> int:

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, select, text, tuple_, update
+from sqlalchemy import Table, and_, bindparam, case, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, defer, load_only, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from common.models import (
     CarDetectionRow,
@@ -18,15 +18,117 @@ from common.models import (
     JobImage,
     JobStatus,
     JobStep,
+    JSONType,
     Pipeline,
     PipelineVersion,
     StepStatus,
+    UtcDateTime,
     utcnow,
 )
 from common.pipeline.datatypes import Detection
 
 ORIGINAL = "original"
 PROCESSED = "processed"
+
+# A step's hot path runs these for every step of every job: Core statements built once (their
+# compiled form is cached), on the tables, so no ORM objects are loaded or kept in sync.
+_jobs = cast(Table, Job.__table__)
+_steps = cast(Table, JobStep.__table__)
+_images = cast(Table, JobImage.__table__)
+_now = bindparam("p_now", type_=UtcDateTime())
+
+_STEP_STATE = (
+    select(
+        _jobs.c.status,
+        _jobs.c.pipeline_id,
+        _jobs.c.pipeline_version_id,
+        _jobs.c.payload,
+        select(func.count())
+        .where(_steps.c.job_id == _jobs.c.id)
+        .scalar_subquery()
+        .label("step_count"),
+        select(_steps.c.status)
+        .where(_steps.c.job_id == _jobs.c.id, _steps.c.position == bindparam("p_position"))
+        .scalar_subquery()
+        .label("step_status"),
+    )
+    .where(_jobs.c.id == bindparam("p_job_id"))
+    .with_for_update()
+)
+_START_JOB = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("p_job_id"))
+    .values(
+        status=case((_jobs.c.status == JobStatus.QUEUED, JobStatus.RUNNING), else_=_jobs.c.status),
+        started_at=case((_jobs.c.status == JobStatus.QUEUED, _now), else_=_jobs.c.started_at),
+        current_step=bindparam("p_position"),
+        updated_at=_now,
+    )
+)
+_START_STEP = (
+    update(_steps)
+    .where(_steps.c.job_id == bindparam("p_job_id"), _steps.c.position == bindparam("p_position"))
+    .values(status=StepStatus.RUNNING, attempts=_steps.c.attempts + 1, started_at=_now, error=None)
+    .returning(_steps.c.attempts)
+)
+_FINISH_JOB = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("p_job_id"), _jobs.c.status == JobStatus.RUNNING)
+    .values(
+        payload=bindparam("p_payload", type_=JSONType),
+        status=bindparam("p_status"),
+        finished_at=bindparam("p_finished_at", type_=UtcDateTime()),
+        updated_at=_now,
+    )
+)
+_FINISH_STEP = (
+    update(_steps)
+    .where(
+        _steps.c.job_id == bindparam("p_job_id"),
+        _steps.c.position == bindparam("p_position"),
+        _steps.c.attempts == bindparam("p_attempt"),
+        _steps.c.status == StepStatus.RUNNING,
+    )
+    .values(status=StepStatus.SUCCEEDED, finished_at=_now, duration_ms=bindparam("p_duration_ms"))
+)
+
+
+def _current_image(*columns: Any) -> Any:
+    return (
+        select(*columns)
+        .where(
+            _images.c.job_id == bindparam("p_job_id"), _images.c.variant.in_((ORIGINAL, PROCESSED))
+        )
+        # One row, so the original's bytes are not read once a processed image exists.
+        .order_by((_images.c.variant == PROCESSED).desc())
+        .limit(1)
+    )
+
+
+_IMAGE_META = (_images.c.id, _images.c.variant, _images.c.content_type, _images.c.size)
+_CURRENT_IMAGE = _current_image(*_IMAGE_META)
+_CURRENT_IMAGE_DATA = _current_image(*_IMAGE_META, _images.c.data)
+
+
+@dataclass(frozen=True)
+class StepState:
+    """What a worker needs to know of a job to start one of its steps."""
+
+    status: str
+    pipeline_id: int
+    pipeline_version_id: int
+    payload: dict[str, Any]
+    step_count: int
+    step_status: str | None  # None: the job has no step at that position
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    id: int
+    variant: str
+    content_type: str
+    size: int
+    data: bytes = b""  # empty unless asked for
 
 
 class _Repository:
@@ -262,20 +364,20 @@ class JobRepository(_Repository):
         for step, step_type in zip(job.steps, step_types, strict=True):
             step.step_type = step_type
 
-    def start_step(self, job: Job, position: int) -> int:
-        """Mark the step running; returns the attempt number, which fences off older attempts."""
-        now = utcnow()
-        if job.status == JobStatus.QUEUED:
-            job.status = JobStatus.RUNNING
-            job.started_at = now
-        job.current_step = position
-        job.updated_at = now
-        step = job.steps[position - 1]
-        step.status = StepStatus.RUNNING
-        step.attempts += 1
-        step.started_at = now
-        step.error = None
-        return step.attempts
+    def step_state(self, job_id: uuid.UUID, position: int) -> StepState | None:
+        """The job as a step sees it, its row locked until the transaction ends; None if the
+        job is gone."""
+        row = self.session.execute(
+            _STEP_STATE, {"p_job_id": job_id, "p_position": position}
+        ).first()
+        return None if row is None else StepState(*row)
+
+    def start_step(self, job_id: uuid.UUID, position: int) -> int:
+        """Mark the step (and a queued job) running; returns the attempt number, which fences
+        off older attempts. Call under the job's row lock (`step_state`)."""
+        params = {"p_job_id": job_id, "p_position": position, "p_now": utcnow()}
+        self.session.execute(_START_JOB, params)
+        return int(self.session.execute(_START_STEP, params).scalar_one())
 
     def is_current_attempt(self, job: Job, position: int, attempt: int) -> bool:
         """False once the job ended or a newer attempt of the step took over."""
@@ -296,32 +398,41 @@ class JobRepository(_Repository):
         *,
         last: bool,
     ) -> bool:
-        """Record a step's success, if `attempt` is still its current one; else False.
+        """Record a step's success, if `attempt` is still its current one; else False (and the
+        caller rolls back).
 
-        Plain UPDATEs under the job's row lock (the lock a claim takes too): a step's hot path
-        does not need the job and its steps loaded as objects.
+        The job's row is updated first, which takes the lock a claim takes too.
         """
         now = utcnow()
-        self.session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
-        step = self.session.execute(
-            update(JobStep)
-            .where(
-                JobStep.job_id == job_id,
-                JobStep.position == position,
-                JobStep.attempts == attempt,
-                JobStep.status == StepStatus.RUNNING,
-            )
-            .values(status=StepStatus.SUCCEEDED, finished_at=now, duration_ms=duration_ms)
-        )
-        if step.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        values: dict[str, Any] = {"payload": payload, "updated_at": now}
-        if last:
-            values.update(status=JobStatus.SUCCEEDED, finished_at=now)
         job = self.session.execute(
-            update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING).values(**values)
+            _FINISH_JOB,
+            {
+                "p_job_id": job_id,
+                "p_payload": payload,
+                "p_status": JobStatus.SUCCEEDED if last else JobStatus.RUNNING,
+                "p_finished_at": now if last else None,
+                "p_now": now,
+            },
         )
-        return bool(job.rowcount == 1)  # type: ignore[attr-defined]
+        if job.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        step = self.session.execute(
+            _FINISH_STEP,
+            {
+                "p_job_id": job_id,
+                "p_position": position,
+                "p_attempt": attempt,
+                "p_duration_ms": duration_ms,
+                "p_now": now,
+            },
+        )
+        return bool(step.rowcount == 1)  # type: ignore[attr-defined]
+
+    def succeed(self, job: Job) -> None:
+        now = utcnow()
+        job.status = JobStatus.SUCCEEDED
+        job.finished_at = now
+        job.updated_at = now
 
     def note_step_error(self, job: Job, position: int, error: str) -> None:
         """A failed attempt that will be retried: the step stays running, with the error shown."""
@@ -385,20 +496,11 @@ class ImageRepository(_Repository):
             select(JobImage).where(JobImage.job_id == job_id, JobImage.variant == variant)
         )
 
-    def current(self, job_id: uuid.UUID, *, with_data: bool = False) -> JobImage | None:
+    def current(self, job_id: uuid.UUID, *, with_data: bool = False) -> StoredImage | None:
         """The image the job's steps work on: the processed one once a step produced it."""
-        stmt = (
-            select(JobImage)
-            .where(JobImage.job_id == job_id, JobImage.variant.in_((ORIGINAL, PROCESSED)))
-            # One row, so the original's bytes are not read once a processed image exists.
-            .order_by((JobImage.variant == PROCESSED).desc())
-            .limit(1)
-        )
-        if not with_data:
-            stmt = stmt.options(
-                load_only(JobImage.id, JobImage.variant, JobImage.content_type, JobImage.size)
-            )
-        return self.session.scalars(stmt).first()
+        stmt = _CURRENT_IMAGE_DATA if with_data else _CURRENT_IMAGE
+        row = self.session.execute(stmt, {"p_job_id": job_id}).first()
+        return None if row is None else StoredImage(*row)
 
 
 class CarDetectionRepository(_Repository):

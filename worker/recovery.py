@@ -43,6 +43,7 @@ def sweep(app: Celery) -> SweepResult:
     settings = get_settings()
     result = SweepResult()
     queue_empty = queue_depth(app) == 0
+    steps: dict[uuid.UUID, list[tuple[int, str]]] = {}
     with session_scope() as session:
         jobs = JobRepository(session)
         candidates = list(jobs.never_enqueued(BATCH))
@@ -59,9 +60,10 @@ def sweep(app: Celery) -> SweepResult:
             else:
                 jobs.enqueued(job)
                 result.enqueued.append(job.id)
+                steps[job.id] = job.steps_to_run()
     for job_id in result.enqueued:
         try:
-            enqueue_job(job_id, app)
+            enqueue_job(job_id, steps[job_id], app)
         except Exception as exc:  # noqa: BLE001 - the broker is down; the next sweep tries again
             log.warning("recovery: could not enqueue job %s: %r", job_id, exc)
             result.not_taken.append(job_id)

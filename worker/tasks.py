@@ -1,6 +1,8 @@
-"""Tasks: `pipeline.run_job` plans a job's chain; one task per step type runs one step of a job.
+"""Tasks: one task per step type runs one step of a job; `pipeline.run_job` plans a job's chain.
 
-Tasks pass the job id and a step position; data and images go through the database.
+A job is handed over as the chain of its steps (common.queue.enqueue_job), so the planning task
+only serves messages sent that way before, and jobs with no step left. Tasks pass the job id and
+a step position; data and images go through the database.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Task, chain
+from celery import Task
 from celery.exceptions import Ignore
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from common.db import session_scope
 from common.logs import job_id_var
-from common.models import Job, JobStatus, StepStatus
+from common.models import JobStatus, StepStatus
 from common.pipeline import (
     BuiltPipeline,
     ConfigIssue,
@@ -32,7 +34,7 @@ from common.pipeline import (
     StepError,
     TransientStepError,
 )
-from common.queue import RUN_JOB_TASK, step_task_name
+from common.queue import RUN_JOB_TASK, enqueue_job, step_task_name
 from common.repositories import PROCESSED, ImageRepository, JobRepository, PipelineRepository
 from common.settings import get_settings
 from worker import resources
@@ -62,18 +64,20 @@ def _job_logging(job_id: str) -> Iterator[uuid.UUID]:
         job_id_var.reset(token)
 
 
-def _pipeline_of(session: Session, job: Job) -> BuiltPipeline:
+def _pipeline_of(
+    session: Session, pipeline_id: int, version_id: int, step_count: int
+) -> BuiltPipeline:
     """The job's runnable pipeline, from the version it was submitted under (a later version
     does not change it); PipelineConfigError says why there is none."""
 
     def stored_config() -> dict[str, Any] | None:
-        row = PipelineRepository(session).version_by_id(job.pipeline_version_id)
+        row = PipelineRepository(session).version_by_id(version_id)
         return None if row is None else row.config
 
-    pipeline = resources.pipeline_for_version(job.pipeline_version_id, stored_config)
+    pipeline = resources.pipeline_for_version(version_id, stored_config)
     if pipeline is None:
         raise PipelineConfigError([ConfigIssue(None, None, "the pipeline version is gone")])
-    if len(pipeline.steps) != len(job.steps):
+    if len(pipeline.steps) != step_count:
         issue = ConfigIssue(None, None, "its steps changed after the job was submitted")
         raise PipelineConfigError([issue])
     return pipeline
@@ -81,44 +85,39 @@ def _pipeline_of(session: Session, job: Job) -> BuiltPipeline:
 
 @app.task(name=RUN_JOB_TASK, bind=True, throws=(JobFailedError,))
 def run_job(self: Task, job_id: str) -> None:
-    """Rebuild the job's pipeline from its stored config and chain its remaining steps."""
+    """Check the job's pipeline and send the chain of its steps still to run."""
     with _job_logging(job_id) as jid:
         try:
-            planned = _plan(jid)
+            remaining = _plan(jid)
         except DB_UNAVAILABLE as exc:
             raise _retry_after_outage(self, exc) from exc
-        if planned is None:
-            return
-        pipeline, remaining = planned
-        steps = [
-            app.signature(
-                step_task_name(pipeline.steps[position - 1].manifest.type_id),
-                args=(str(jid), position),
-                immutable=True,
-            )
-            for position in remaining
-        ]
-        if steps:
-            chain(*steps).apply_async()
-        log.info("chained %d step(s) from step %s", len(steps), remaining[:1])
+        if remaining:
+            enqueue_job(jid, remaining, app)
+            log.info("chained %d step(s) from step %d", len(remaining), remaining[0][0])
 
 
-def _plan(jid: uuid.UUID) -> tuple[BuiltPipeline, list[int]] | None:
-    """The job's pipeline and the positions of its steps still to run; None if nothing is."""
+def _plan(jid: uuid.UUID) -> list[tuple[int, str]]:
+    """The (position, step type) of the job's steps still to run; none if nothing is."""
     with session_scope() as session:
         jobs = JobRepository(session)
         job = jobs.get(jid, for_update=True)
         if job is None or JobStatus(job.status).terminal:
             log.info("job %s; nothing to run", "missing" if job is None else job.status)
-            return None
+            return []
         try:
-            pipeline = _pipeline_of(session, job)
+            pipeline = _pipeline_of(
+                session, job.pipeline_id, job.pipeline_version_id, len(job.steps)
+            )
         except PipelineConfigError as exc:
             failure = f"pipeline {job.pipeline_id} cannot run: {exc}"
             jobs.fail(job, failure)
         else:
             jobs.set_step_types(job, pipeline.step_types)
-            return pipeline, [s.position for s in job.steps if s.status != StepStatus.SUCCEEDED]
+            remaining = job.steps_to_run()
+            if not remaining:
+                jobs.succeed(job)
+                log.info("every step had succeeded; job succeeded")
+            return remaining
     log.warning("job failed: %s", failure)
     raise JobFailedError(failure)
 
@@ -143,28 +142,34 @@ def _claim(jid: uuid.UUID, position: int) -> Claim | None:
     """
     with session_scope() as session:
         jobs = JobRepository(session)
-        job = jobs.get(jid, for_update=True)
-        if job is None or JobStatus(job.status).terminal:
-            log.info("job %s; step %d skipped", "missing" if job is None else job.status, position)
+        state = jobs.step_state(jid, position)
+        if state is None or JobStatus(state.status).terminal:
+            log.info(
+                "job %s; step %d skipped", "missing" if state is None else state.status, position
+            )
             return None
-        if not 1 <= position <= len(job.steps):
+        if state.step_status is None:
             failure = f"the job has no step {position}"
-        elif job.steps[position - 1].status == StepStatus.SUCCEEDED:
+        elif state.step_status == StepStatus.SUCCEEDED:
             log.info("step %d already done; delivered again", position)
             return None
         else:
             try:
-                pipeline = _pipeline_of(session, job)
+                pipeline = _pipeline_of(
+                    session, state.pipeline_id, state.pipeline_version_id, state.step_count
+                )
             except PipelineConfigError as exc:
-                failure = f"pipeline {job.pipeline_id} cannot run: {exc}"
+                failure = f"pipeline {state.pipeline_id} cannot run: {exc}"
             else:
                 return Claim(
                     step=pipeline.steps[position - 1],
                     datatype=pipeline.datatype,
-                    attempt=jobs.start_step(job, position),
-                    payload=dict(job.payload),
-                    last=position == len(job.steps),
+                    attempt=jobs.start_step(jid, position),
+                    payload=state.payload,
+                    last=position == state.step_count,
                 )
+        job = jobs.get(jid)
+        assert job is not None  # locked by step_state
         jobs.fail(job, failure)
     log.warning("job failed: %s", failure)
     raise JobFailedError(failure)
@@ -231,6 +236,18 @@ def _fail(
     return JobFailedError(reason)
 
 
+def _fail_unstarted(jid: uuid.UUID, reason: str) -> JobFailedError | Ignore:
+    """Mark the job failed before a step of it started; the caller raises what this returns."""
+    with session_scope() as session:
+        jobs = JobRepository(session)
+        job = jobs.get(jid, for_update=True)
+        if job is None or JobStatus(job.status).terminal:
+            return Ignore()
+        jobs.fail(job, reason)
+    log.warning("job failed: %s", reason)
+    return JobFailedError(reason)
+
+
 def _backoff(base: float, retries: int, cap: float = 30.0) -> float:
     # Jitter spreads out the retries of many jobs that failed at once.
     return float(min(cap, base * 2**retries) * (0.5 + random.random()))
@@ -256,6 +273,12 @@ def run_step(task: Task, jid: uuid.UUID, position: int) -> None:
         claim = _claim(jid, position)
     except DB_UNAVAILABLE as exc:
         raise _retry_after_outage(task, exc) from exc
+    except JobFailedError:
+        raise
+    except Exception as exc:
+        # A fault of this code, not of the job: the job fails, saying so, rather than waiting.
+        log.exception("step %d could not start", position)
+        raise _fail_unstarted(jid, f"step {position}: internal error: {exc!r}") from exc
     if claim is None:
         return
     step, attempt = claim.step, claim.attempt
@@ -279,7 +302,7 @@ def run_step(task: Task, jid: uuid.UUID, position: int) -> None:
             if job is not None and jobs.is_current_attempt(job, position, attempt):
                 jobs.note_step_error(job, position, f"{exc} (retrying in {delay:.1f} s)")
         log.warning("%s: %s; attempt %d in %.1f s", label, exc, attempt + 1, delay)
-        raise task.retry(countdown=delay, max_retries=None) from exc
+        raise task.retry(exc=exc, countdown=delay, max_retries=None) from exc
     except StepError as exc:
         raise _fail(jid, f"{label}: {exc}", position, attempt, started) from exc
     except Exception as exc:

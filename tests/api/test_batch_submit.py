@@ -41,8 +41,8 @@ def test_a_batch_makes_one_job_per_image_in_upload_order(api: httpx.Client) -> N
     for job, upload in zip(jobs, uploads, strict=True):
         assert image_of(api, job["job_id"], "original").content == upload
     assert sorted(
-        str(task["args"]) for task in published if task["task"] == "pipeline.run_job"
-    ) == (sorted(repr([job["job_id"]]) for job in jobs))
+        str(task["args"]) for task in published if task["task"] == "pipeline.step.image.fit@v1"
+    ) == (sorted(repr((job["job_id"], 1)) for job in jobs))
     for job in jobs:
         assert wait_for_job(api, job["job_id"])["status"] == "succeeded"
 
