@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,6 +92,18 @@ class Settings(BaseSettings):
         50, gt=0, description="Most images one POST /jobs/batch may carry."
     )
     log_level: str = Field("INFO", description="Log level of every process.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines: readable text, or one JSON object per line."
+    )
+    worker_metrics_port: int = Field(
+        9808,
+        ge=0,
+        le=65535,
+        description="Port of a worker's Prometheus endpoint (its main process); 0 turns it off.",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", description="Address the worker's Prometheus endpoint listens on."
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -7,6 +7,9 @@ Injected faults, for tests and soak runs: MLMOCK_FAULT_RATE is the share of requ
 one of MLMOCK_FAULTS (comma-separated): `error` (HTTP 503), `malformed` (a 200 whose body is
 not JSON), `slow` (the answer comes after MLMOCK_SLOW_MS). Faults are drawn afresh for every
 request, seeded or not, so a retry can succeed.
+
+Each detection request is logged with the job id the worker sends as `X-Job-Id`; LOG_FORMAT
+(`text` or `json`) and LOG_LEVEL are read as the other services read them.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
+import logging
 import random
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, File, HTTPException, UploadFile
+from fastapi import FastAPI, File, Header, HTTPException, UploadFile
 from fastapi.responses import JSONResponse, Response
 from PIL import Image, UnidentifiedImageError
 from pydantic import Field
@@ -36,6 +42,8 @@ class MockSettings(BaseSettings):
         "error,malformed,slow", pattern=r"^(error|malformed|slow)(,(error|malformed|slow))*$"
     )
     slow_ms: float = Field(15000, ge=0)
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
     @property
     def fault_kinds(self) -> list[str]:
@@ -78,25 +86,91 @@ def rng_for(data: bytes, seed: int | None) -> random.Random:
     return random.Random(f"{seed}:{hashlib.sha256(data).hexdigest()}")
 
 
+log = logging.getLogger("mlmock")
+
+
+class _JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "job_id": getattr(record, "job_id", None),
+            "process": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class _JobId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        job_id = getattr(record, "job_id", None)
+        record.job_id, record.context = job_id, f"job={job_id or '-'}"
+        return True
+
+
+def configure_logging(settings: MockSettings) -> None:
+    """The services' line format (this mock imports nothing of theirs: it plays an outside
+    service), uvicorn's own lines included."""
+    handler = logging.StreamHandler()
+    handler.addFilter(_JobId())
+    if settings.log_format == "json":
+        handler.setFormatter(_JsonLines())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(context)s] %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
 app = FastAPI(title="Model server mock", version="1.0.0")
+configure_logging(get_settings())
 _faults = random.Random()  # never seeded: a retried request must be able to pass
 
 
 @app.post("/process_image/", response_model=None)
-async def process_image(image: Annotated[UploadFile, File()]) -> dict[str, Any] | Response | None:
+async def process_image(
+    image: Annotated[UploadFile, File()],
+    x_job_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> dict[str, Any] | Response | None:
     settings = get_settings()
     data = await image.read()
     width, height = image_size(data)
+    said = {"job_id": x_job_id}
     if settings.latency_ms:
         await asyncio.sleep(settings.latency_ms / 1000)
     if settings.fault_rate and _faults.random() < settings.fault_rate:
         fault = _faults.choice(settings.fault_kinds)
+        log.info(
+            "detection for job %s: %dx%d image, injected fault %s",
+            x_job_id,
+            width,
+            height,
+            fault,
+            extra=said,
+        )
         if fault == "error":
             return JSONResponse({"detail": "injected fault"}, status_code=503)
         if fault == "malformed":
             return Response(b'{"top_left_x": 12, "wid', media_type="application/json")
         await asyncio.sleep(settings.slow_ms / 1000)
-    return detect(rng_for(data, settings.seed), width, height, settings.null_rate)
+    answer = detect(rng_for(data, settings.seed), width, height, settings.null_rate)
+    log.info(
+        "detection for job %s: %dx%d image, %s",
+        x_job_id,
+        width,
+        height,
+        "no car" if answer is None else f"car (conf {answer['conf']:.2f})",
+        extra=said,
+    )
+    return answer
 
 
 @app.get("/health")

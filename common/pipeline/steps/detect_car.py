@@ -25,11 +25,20 @@ class DetectCarParams(StepParams):
 
 
 def request_detection(
-    http: httpx.Client, url: str, image: bytes, content_type: str, timeout: float
+    http: httpx.Client,
+    url: str,
+    image: bytes,
+    content_type: str,
+    timeout: float,
+    job_id: str | None = None,
 ) -> Detection | None:
-    """POST the image as multipart `image`; None means the model saw no car."""
+    """POST the image as multipart `image` (and the job id as `X-Job-Id`, for the model's
+    logs); None means the model saw no car."""
+    headers = {"X-Job-Id": job_id} if job_id else None
     try:
-        response = http.post(url, files={"image": ("image", image, content_type)}, timeout=timeout)
+        response = http.post(
+            url, files={"image": ("image", image, content_type)}, headers=headers, timeout=timeout
+        )
     except httpx.TimeoutException as exc:
         raise TransientStepError(f"model server did not answer within {timeout:g} s") from exc
     except httpx.TransportError as exc:
@@ -64,6 +73,11 @@ class DetectCar(Step[CarDetection, DetectCarParams]):
     def run(self, data: CarDetection, ctx: StepContext) -> CarDetection:
         url = ctx.settings.model_url.rstrip("/") + self.params.path
         detection = request_detection(
-            ctx.http, url, data.image, data.content_type, ctx.settings.model_timeout_s
+            ctx.http,
+            url,
+            data.image,
+            data.content_type,
+            ctx.settings.model_timeout_s,
+            job_id=str(ctx.job_id),
         )
         return data.model_copy(update={"detection": detection, "model_answered": True})
