@@ -30,6 +30,7 @@ QUEUE = f"test-{RUN_ID}"
 DATA_DIR = Path(tempfile.mkdtemp(prefix="pipelines-test-"))
 MLMOCK_PORT = free_port()
 API_PORT = free_port()
+WORKER_METRICS_PORT = free_port()
 
 HOW_TO_START = {
     "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
@@ -53,6 +54,8 @@ TEST_ENV = {
     # Long enough that a poller sees a job sitting in the model step.
     "MLMOCK_LATENCY_MS": "150",
     "LOG_LEVEL": "INFO",
+    # Off for the workers tests start; the `system` worker serves its metrics (tests/ops).
+    "WORKER_METRICS_PORT": "0",
 }
 
 
@@ -103,7 +106,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """The model mock, a Celery worker (2 processes) and the API, on the test database."""
-    running = System(env=make_env(TEST_ENV), logs=tmp_path_factory.mktemp("logs"))
+    env = make_env({**TEST_ENV, "WORKER_METRICS_PORT": str(WORKER_METRICS_PORT)})
+    running = System(env=env, logs=tmp_path_factory.mktemp("logs"))
     try:
         running.start_mlmock(MLMOCK_PORT)
         running.start_worker()

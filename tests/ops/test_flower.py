@@ -1,0 +1,88 @@
+"""Flower behind basic auth shows each step as a task of its own, with the job id as argument."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.ops.helpers import WORKER, Cluster, cluster, node_name, run_jobs
+from tests.system import BIN, free_port, http_ok, wait_until
+
+AUTH = ("ops", "flower-test-password")
+TABLE = {
+    "draw": 1,
+    "start": 0,
+    "length": 100,
+    "order[0][column]": 0,
+    "order[0][dir]": "desc",
+    "search[value]": "",
+    "columns[0][data]": "received",
+}
+
+
+@pytest.fixture(scope="module")
+def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, str]]:
+    """A cluster whose worker sends task events, and Flower watching it."""
+    with cluster(tmp_path_factory.mktemp("ops-flower"), "--task-events") as running:
+        port = free_port()
+        running.system.env["FLOWER_BASIC_AUTH"] = ":".join(AUTH)
+        running.system.start(
+            "flower",
+            str(BIN / "celery"),
+            "-A",
+            "worker",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_until(http_ok(f"{url}/healthcheck"), 30, "Flower")
+        node = node_name(WORKER)
+        wait_until(
+            lambda: node in httpx.get(f"{url}/workers", auth=AUTH, timeout=10).text,
+            30,
+            "Flower seeing the worker",
+            interval=0.5,
+        )
+        yield running, url
+
+
+def test_flower_asks_for_its_password(watched: tuple[Cluster, str]) -> None:
+    _, url = watched
+
+    anonymous = httpx.get(f"{url}/tasks", timeout=10)
+    wrong = httpx.get(f"{url}/tasks", auth=(AUTH[0], "wrong"), timeout=10)
+    right = httpx.get(f"{url}/tasks", auth=AUTH, timeout=10)
+
+    assert anonymous.status_code == 401
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+
+
+def test_flower_shows_each_step_with_the_job_id_as_argument(
+    watched: tuple[Cluster, str],
+) -> None:
+    running, url = watched
+    job_id = str(run_jobs(running.api, 1, 1)[0]["job_id"])
+
+    def tasks() -> list[dict[str, object]]:
+        # the search box of the Tasks page, given the job id
+        params = {**TABLE, "search[value]": job_id}
+        table = httpx.get(f"{url}/tasks/datatable", params=params, auth=AUTH, timeout=10)
+        assert table.status_code == 200
+        return list(table.json()["data"])
+
+    deadline = time.monotonic() + 20
+    while len(found := tasks()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+    steps = ("image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1")
+    by_name = {str(task["name"]): str(task["args"]) for task in found}
+    assert set(by_name) == {f"pipeline.step.{step}" for step in steps}
+    for position, step in enumerate(steps, start=1):
+        args = by_name[f"pipeline.step.{step}"]
+        # the job id and the step's position, nothing else (no image bytes)
+        assert args.strip("()[]").split(", ") == [f"'{job_id}'", str(position)]
