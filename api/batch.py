@@ -33,8 +33,7 @@ def submit_batch(
     session: Session, settings: Settings, pipeline_id: int, uploads: list[UploadFile]
 ) -> list[Job]:
     """One job per image, in upload order. Every image is checked before anything is stored;
-    the bytes are read twice (the uploads are spooled to disk) so that no more than one image is
-    in memory at a time."""
+    the uploads stay spooled on disk, and are streamed into the database from there."""
     if len(uploads) > settings.max_batch_images:
         raise ApiError(
             422,
@@ -44,19 +43,18 @@ def submit_batch(
         )
     check_backpressure(session, settings)
     _, version = open_pipeline(session, pipeline_id)
-    content_types = []
+    checked = []
     for index, upload in enumerate(uploads):
         try:
-            content_types.append(read_image(upload, settings)[1])
+            checked.append(read_image(upload, settings))
         except ApiError as exc:
             raise _at(index, upload, exc) from exc
     step_types = step_types_of(version)
     jobs_repo, images = JobRepository(session), ImageRepository(session)
     jobs = []
-    for upload, content_type in zip(uploads, content_types, strict=True):
-        upload.file.seek(0)
+    for upload, (size, content_type) in zip(uploads, checked, strict=True):
         job = jobs_repo.add(pipeline_id, step_types, version.id)
-        images.put(job.id, ORIGINAL, content_type, upload.file.read())
+        images.put_file(job.id, ORIGINAL, content_type, upload.file, size)
         jobs.append(job)
     session.commit()
     for job in jobs:

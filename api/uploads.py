@@ -9,7 +9,11 @@ each file against MAX_UPLOAD_BYTES.
 
 from __future__ import annotations
 
-from typing import IO
+import mmap
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, cast
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -121,17 +125,44 @@ def install_upload_limits(app: FastAPI, settings: Settings) -> None:
     )
 
 
-def read_limited(file: IO[bytes], limit: int) -> bytes:
-    """The file's bytes; 413 if there are more than `limit`."""
-    data = file.read(limit + 1)
-    if len(data) > limit:
+def file_size(file: IO[bytes], limit: int) -> int:
+    """The file's size in bytes, its position back at the start; 413 if it is over `limit`."""
+    size = file.seek(0, os.SEEK_END)
+    file.seek(0)
+    if size > limit:
         raise ApiError(
             413,
             "image_too_large",
             f"the image is larger than the limit of {limit} bytes ({_mib(limit)}); "
             "send a smaller image",
         )
-    return data
+    return size
+
+
+@contextmanager
+def image_bytes(file: IO[bytes]) -> Iterator[bytes]:
+    """The bytes of an upload, to read its header from.
+
+    An upload the multipart parser spooled to disk (over 1 MiB) is mapped rather than read: the
+    header check touches a few of its pages, so a large upload does not make the process grow.
+    """
+    if getattr(file, "_rolled", True) is False:  # a SpooledTemporaryFile still in memory
+        yield file.read()
+        file.seek(0)
+        return
+    try:
+        fileno = file.fileno()
+    except (OSError, AttributeError):
+        fileno = -1
+    if fileno < 0 or file.seek(0, os.SEEK_END) == 0:
+        file.seek(0)
+        yield file.read()
+        file.seek(0)
+        return
+    file.seek(0)
+    with mmap.mmap(fileno, 0, access=mmap.ACCESS_READ) as mapped:
+        # A read-only map answers the slicing, indexing and rfind that the header parser uses.
+        yield cast(bytes, mapped)
 
 
 def check_image(data: bytes, settings: Settings) -> ImageHeader:

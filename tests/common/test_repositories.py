@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterator
 
@@ -166,3 +167,18 @@ def test_no_detection_is_stored_as_label_0_without_a_box(db: Session, job: Job) 
 
 def test_job_without_a_detection_has_none(db: Session, job: Job) -> None:
     assert CarDetectionRepository(db).for_job(job.id) is None
+
+
+def test_an_image_stored_from_a_file_keeps_every_byte(db: Session, job: Job) -> None:
+    # Every byte value, over several COPY chunks, with an odd length and a type needing escapes.
+    content = bytes(range(256)) * 1500 + b"\\\t\n"
+    file = io.BytesIO(b"skipped" + content)
+    file.seek(len(b"skipped"))
+
+    ImageRepository(db).put_file(job.id, ORIGINAL, "image/x-odd\tname\\", file, len(content))
+
+    stored = ImageRepository(db).get(job.id, ORIGINAL)
+    assert stored is not None
+    assert (stored.content_type, stored.size) == ("image/x-odd\tname\\", len(content))
+    assert stored.data == content
+    assert image_rows(db, job.id) == 1

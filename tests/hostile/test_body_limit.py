@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from typing import Any
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from api.errors import ApiError
-from api.uploads import BodySizeLimit, read_limited
+from api.uploads import BodySizeLimit, file_size, image_bytes
 
 
 class Recorder:
@@ -95,11 +96,32 @@ async def test_body_at_the_limit_goes_through() -> None:
     assert inner.received == 1000
 
 
-def test_file_of_exactly_the_limit_is_read_and_one_byte_more_is_413() -> None:
-    assert read_limited(io.BytesIO(b"x" * 100), 100) == b"x" * 100
+def test_file_of_exactly_the_limit_is_accepted_and_one_byte_more_is_413() -> None:
+    file = io.BytesIO(b"x" * 100)
+    file.seek(40)
+    assert file_size(file, 100) == 100
+    assert file.tell() == 0
     with pytest.raises(ApiError) as caught:
-        read_limited(io.BytesIO(b"x" * 101), 100)
+        file_size(io.BytesIO(b"x" * 101), 100)
     assert (caught.value.status_code, caught.value.detail.code) == (413, "image_too_large")
+
+
+@pytest.mark.parametrize("spooled_to_disk", [False, True])
+def test_image_bytes_are_the_whole_file_whether_in_memory_or_on_disk(
+    spooled_to_disk: bool,
+) -> None:
+    content = bytes(range(256)) * 5000
+    with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as file:
+        file.write(content)
+        if spooled_to_disk:
+            file.rollover()
+        file.seek(0)
+        with image_bytes(file) as data:
+            assert len(data) == len(content)
+            assert data[:300] == content[:300]
+            assert data[-5:] == content[-5:]
+            assert data.rfind(b"\xff\x00") == content.rfind(b"\xff\x00")
+        assert file.tell() == 0
 
 
 @pytest.fixture
