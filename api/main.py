@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import document_body_errors, install_error_handlers
-from api.routes import compat, health, jobs, pipelines, steps
+from api.metrics import SubmitTimer
+from api.routes import compat, health, jobs, pipelines, steps, ui
+from api.routes.metrics import router as metrics_router
 from api.security import install_api_keys
 from api.uploads import install_upload_limits
 from common.logs import configure_logging
@@ -26,11 +28,14 @@ def create_app() -> FastAPI:
         ),
     )
     install_error_handlers(app)
-    for module in (jobs, pipelines, steps, health, compat):
+    for module in (jobs, pipelines, steps, health, compat, ui):
         app.include_router(module.router)
+    app.include_router(metrics_router)
     # The last added runs first: keys are checked before the size of a body is even looked at.
     install_upload_limits(app, settings)
     install_api_keys(app, settings)
+    # Outermost: a submit's latency includes the key check and the upload limits.
+    app.add_middleware(SubmitTimer)
     document_body_errors(app)
     return app
 

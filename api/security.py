@@ -25,6 +25,9 @@ SCHEMES = {
     "bearerKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"},
     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
+# The results page (api/routes/ui.py): its HTML and assets carry no data, and its scripts send
+# the key the person types in. Nothing else may be served under this prefix.
+UI_PREFIX = "/ui"
 
 
 def key_digests(settings: Settings) -> frozenset[bytes]:
@@ -58,7 +61,7 @@ def _presented_keys(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
 
 
 class ApiKeyAuth:
-    """401 for a request without a valid key, unless its path is open (health, docs)."""
+    """401 for a request without a valid key, unless its path is open (health, docs, /ui)."""
 
     def __init__(self, app: ASGIApp, digests: frozenset[bytes], open_paths: frozenset[str]) -> None:
         self.app = app
@@ -73,7 +76,8 @@ class ApiKeyAuth:
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.open_paths or path.startswith(UI_PREFIX + "/"):
             await self.app(scope, receive, send)
             return
         keys = _presented_keys(scope["headers"])
@@ -123,6 +127,6 @@ def install_api_keys(app: FastAPI, settings: Settings) -> None:
     if not digests:
         return
     docs = (app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
-    open_paths = frozenset({"/health", *(path for path in docs if path)})
+    open_paths = frozenset({"/health", "/metrics", UI_PREFIX, *(path for path in docs if path)})
     app.add_middleware(ApiKeyAuth, digests=digests, open_paths=open_paths)
     app.openapi = _documented(app, open_paths)  # type: ignore[method-assign]

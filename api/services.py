@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 
@@ -10,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from api.backpressure import check_backpressure
 from api.errors import ApiError
+from api.metrics import job_submitted
 from api.schemas import JobView
-from api.uploads import check_image, read_limited
+from api.uploads import check_image, file_size, image_bytes
 from common.models import Job, JobStatus, Pipeline, PipelineVersion
-from common.pipeline import parse_config
+from common.pipeline import Registry, default_registry, parse_config
 from common.queue import enqueue_job
 from common.repositories import (
     ORIGINAL,
@@ -27,10 +29,12 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def read_image(upload: UploadFile, settings: Settings) -> tuple[bytes, str]:
-    """The upload's bytes and their image type, or a 4xx saying what is wrong."""
-    data = read_limited(upload.file, settings.max_upload_bytes)
-    return data, check_image(data, settings).content_type
+def read_image(upload: UploadFile, settings: Settings) -> tuple[int, str]:
+    """The upload's size and image type, or a 4xx saying what is wrong; the file is left at its
+    start, to be stored from."""
+    size = file_size(upload.file, settings.max_upload_bytes)
+    with image_bytes(upload.file) as data:
+        return size, check_image(data, settings).content_type
 
 
 def open_pipeline(session: Session, pipeline_id: int) -> tuple[Pipeline, PipelineVersion]:
@@ -51,20 +55,30 @@ def open_pipeline(session: Session, pipeline_id: int) -> tuple[Pipeline, Pipelin
 
 
 def step_types_of(version: PipelineVersion) -> list[str]:
-    return [step.type for step in parse_config(version.config).steps]
+    """The version's step type ids (an alias of the earlier config format as its type id)."""
+    registry = _registry()
+    types = []
+    for step in parse_config(version.config).steps:
+        known = registry.step(step.type)
+        types.append(step.type if known is None else known.manifest.type_id)
+    return types
+
+
+@functools.cache
+def _registry() -> Registry:
+    return default_registry()
 
 
 def submit_job(session: Session, settings: Settings, pipeline_id: int, upload: UploadFile) -> Job:
     """Store the job and its image, then enqueue it; nothing is stored for a bad request."""
     check_backpressure(session, settings)
-    data, content_type = read_image(upload, settings)
+    size, content_type = read_image(upload, settings)
     _, version = open_pipeline(session, pipeline_id)
     jobs = JobRepository(session)
     job = jobs.add(pipeline_id, step_types_of(version), version.id)
-    ImageRepository(session).put(job.id, ORIGINAL, content_type, data)
+    ImageRepository(session).put_file(job.id, ORIGINAL, content_type, upload.file, size)
     session.commit()
-    hand_over(session, job)
-    log.info("job %s queued for pipeline %d (%d bytes)", job.id, pipeline_id, len(data))
+    hand_over(session, job)  # logs the job's id, as for a batch's jobs and a retry
     return job
 
 
@@ -74,8 +88,9 @@ def hand_over(session: Session, job: Job) -> None:
     The job is already safe in the database: if the broker cannot take it now, it stays queued
     and the workers' recovery sweep hands it over once the broker is back.
     """
+    job_submitted(job)
     try:
-        enqueue_job(job.id)
+        enqueue_job(job.id, job.steps_to_run())
     except Exception as exc:  # noqa: BLE001 - any broker failure means "later", not "lost"
         log.warning("broker unavailable; job %s left to the recovery sweep: %r", job.id, exc)
         JobRepository(session).not_enqueued(job)

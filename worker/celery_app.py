@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import (
+    celeryd_after_setup,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 from common import db
 from common.imagetypes import limit_decoder_pixels
 from common.logs import configure_logging
 from common.queue import make_celery
 from common.settings import get_settings
+from worker import logcontext, metrics
 from worker.recovery import RecoverySweep
 
 # Pillow refuses images far above the gateway's pixel limit: a second fence behind the header
@@ -31,5 +40,34 @@ def _setup_logging(**_: Any) -> None:
 def _after_fork(**_: Any) -> None:
     from worker import resources
 
-    db.reset_engine()
+    db.for_workers()
     resources.reset_http_client()
+
+
+# Metrics and log context come from Celery's signals, so the tasks need not know about them.
+# The endpoint starts once logging is set up, before the pool forks (the folder must be set).
+@celeryd_after_setup.connect
+def _serve_metrics(**_: Any) -> None:
+    metrics.serve(get_settings())
+
+
+@task_prerun.connect
+def _task_starts(task_id: str, task: Any, args: Any = (), **_: Any) -> None:
+    logcontext.enter(task_id, task.name, args)
+    metrics.task_started(task_id)
+
+
+@task_postrun.connect
+def _task_ends(task_id: str, task: Any, state: str | None = None, **_: Any) -> None:
+    metrics.task_finished(task_id, task.name, state)
+    logcontext.leave(task_id)
+
+
+@task_retry.connect
+def _task_retried(sender: Any, reason: Any = None, **_: Any) -> None:
+    metrics.task_retried(sender.name, reason)
+
+
+@worker_process_shutdown.connect
+def _pool_process_exits(pid: int, **_: Any) -> None:
+    metrics.process_exited(pid)

@@ -138,7 +138,11 @@ def test_flower_shows_the_worker_and_each_step_as_a_task(make_run: Running) -> N
     assert "celery@" in workers.text
     assert tasks.status_code == 200
     names = {task["name"] for task in tasks.json()["data"]}
-    assert {"pipeline.run_job", "pipeline.step.image.fit@v1"} <= names
+    assert {
+        "pipeline.step.image.fit@v1",
+        "pipeline.step.model.detect_car@v1",
+        "pipeline.step.storage.save_car_detection@v1",
+    } <= names
 
 
 def descendants(pid: int) -> set[int]:
