@@ -33,7 +33,7 @@ from tests import images
 from tests.system import System, free_port, make_env
 
 ADMIN_URL = os.environ.get(
-    "SOAK_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    "SOAK_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BROKER_URL = os.environ.get("SOAK_REDIS_URL", "redis://127.0.0.1:6379/14")
 WORKERS = ("worker-a", "worker-b")

@@ -539,13 +539,14 @@ class ImageRepository(_Repository):
             size,
             f"\t{utcnow().isoformat()}\n",
         )
+        sql = "COPY job_images (job_id, variant, content_type, size, data, created_at) FROM STDIN"
         with dbapi.cursor() as cursor:
-            cursor.copy_expert(
-                "COPY job_images (job_id, variant, content_type, size, data, created_at) "
-                "FROM STDIN",
-                row,
-                size=_COPY_CHUNK,
-            )
+            if hasattr(cursor, "copy_expert"):  # psycopg2
+                cursor.copy_expert(sql, row, size=_COPY_CHUNK)
+                return
+            with cursor.copy(sql) as copy:  # psycopg 3
+                while chunk := row.read():
+                    copy.write(chunk)
 
     def get(self, job_id: uuid.UUID, variant: str) -> JobImage | None:
         return self.session.scalar(

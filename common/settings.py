@@ -20,7 +20,9 @@ class Settings(BaseSettings):
         description="Folder of the embedded defaults: SQLite database, broker folders.",
     )
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; unset means a SQLite file under DATA_DIR."
+        None,
+        description="SQLAlchemy URL (postgresql://... uses psycopg 3); unset means a SQLite "
+        "file under DATA_DIR.",
     )
     broker_url: str | None = Field(
         None,
@@ -107,7 +109,14 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'pipeline.db'}"
+        """DATABASE_URL, a PostgreSQL URL without a driver taking psycopg 3 (which sends image
+        bytes as binary and prepares repeated statements); or the SQLite default."""
+        if self.database_url is None:
+            return f"sqlite:///{self.data_dir / 'pipeline.db'}"
+        scheme, sep, rest = self.database_url.partition("://")
+        if sep and scheme in ("postgres", "postgresql"):
+            return f"postgresql+psycopg://{rest}"
+        return self.database_url
 
     @property
     def celery_broker_url(self) -> str:

@@ -1,0 +1,28 @@
+"""Settings: the database URL the engine is built from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgresql://u:p@db:5432/app", "postgresql+psycopg://u:p@db:5432/app"),
+        ("postgres://u@db/app", "postgresql+psycopg://u@db/app"),
+        ("postgresql+psycopg2://u@db/app", "postgresql+psycopg2://u@db/app"),
+        ("postgresql+psycopg://u@db/app", "postgresql+psycopg://u@db/app"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_a_postgresql_url_without_a_driver_takes_psycopg_3(given: str, used: str) -> None:
+    assert Settings(database_url=given).sqlalchemy_url == used
+
+
+def test_no_database_url_means_the_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(database_url=None, data_dir=tmp_path)
+    assert settings.sqlalchemy_url == f"sqlite:///{tmp_path / 'pipeline.db'}"
