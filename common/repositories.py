@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -139,6 +140,19 @@ class _CopyRow:
         return tail
 
 
+_CURRENT_VERSION = (
+    select(Pipeline, PipelineVersion)
+    .join(
+        PipelineVersion,
+        and_(
+            PipelineVersion.pipeline_id == Pipeline.id,
+            PipelineVersion.version == Pipeline.current_version,
+        ),
+    )
+    .where(Pipeline.id == bindparam("p_pipeline_id"))
+)
+
+
 @dataclass(frozen=True)
 class StepState:
     """What a worker needs to know of a job to start one of its steps."""
@@ -169,13 +183,21 @@ class _Repository:
     ) -> None:
         """Insert a row, or update it in place when one with the same `key` exists."""
         dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(model).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key),
-            set_={name: stmt.excluded[name] for name in update},
-        )
-        self.session.execute(stmt)
+        # The statement's columns are the parameters' names.
+        stmt = _upsert_statement(dialect, model.__table__, tuple(key), tuple(update))
+        self.session.execute(stmt, values)
+
+
+@functools.cache
+def _upsert_statement(
+    dialect: str, table: Table, key: tuple[str, ...], update: tuple[str, ...]
+) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, built once per table."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(key), set_={name: stmt.excluded[name] for name in update}
+    )
 
 
 class PipelineRepository(_Repository):
@@ -183,19 +205,8 @@ class PipelineRepository(_Repository):
         return self.session.get(Pipeline, pipeline_id, with_for_update=for_update)
 
     def get_current(self, pipeline_id: int) -> tuple[Pipeline, PipelineVersion] | None:
-        """The pipeline and its current version, in one query."""
-        stmt = (
-            select(Pipeline, PipelineVersion)
-            .join(
-                PipelineVersion,
-                and_(
-                    PipelineVersion.pipeline_id == Pipeline.id,
-                    PipelineVersion.version == Pipeline.current_version,
-                ),
-            )
-            .where(Pipeline.id == pipeline_id)
-        )
-        row = self.session.execute(stmt).first()
+        """The pipeline and its current version, in one query (built once: every submit asks)."""
+        row = self.session.execute(_CURRENT_VERSION, {"p_pipeline_id": pipeline_id}).first()
         return None if row is None else (row[0], row[1])
 
     def list(self, *, archived: bool | None = None) -> Sequence[Pipeline]:
