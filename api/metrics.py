@@ -26,8 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.db import session_scope
 from common.models import Job, JobStatus
-from common.queue import check_broker, queue_depth
-from common.settings import get_settings
+from common.queue import check_broker, queue_depths
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +126,10 @@ class JobsCollector(Collector):
 
 
 class QueueCollector(Collector):
-    """Messages waiting in the jobs queue, asked of the broker at scrape time."""
+    """Messages waiting in each of the jobs' queues (CPU and I/O), asked of the broker at
+    scrape time."""
 
     def collect(self) -> Iterable[Metric]:
-        queue = get_settings().queue_name
         up = GaugeMetricFamily("pipeline_broker_up", "1 if the broker answered the scrape.")
         depth = GaugeMetricFamily(
             "pipeline_queue_depth",
@@ -139,7 +138,8 @@ class QueueCollector(Collector):
         )
         try:
             check_broker(timeout=1.0)
-            depth.add_metric([queue], queue_depth())
+            for name, count in queue_depths().items():
+                depth.add_metric([name], count)
         except Exception as exc:  # noqa: BLE001 - the scrape still answers, saying so
             log.warning("metrics: cannot read the queue's depth: %r", exc)
             up.add_metric([], 0)

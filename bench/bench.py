@@ -45,6 +45,7 @@ def parse_args() -> argparse.Namespace:
     add("--quick", action="store_true", help="1 round and smaller batches, to try it out")
     add("--batch", type=int, help="jobs per throughput round (default 500, quick 150)")
     add("--latency-seconds", type=float, help="length of a half-load round (default 20 s)")
+    add("--slow-batch", type=int, help="jobs per slow-model round (default 200, quick 60)")
     add("--log-level", default="WARNING", help="LOG_LEVEL (and uvicorn/celery log level)")
     add(
         "--retry-budget",
@@ -63,6 +64,7 @@ def parse_args() -> argparse.Namespace:
         args.rounds = 1
     args.batch = args.batch or (150 if args.quick else 500)
     args.latency_seconds = args.latency_seconds or (8.0 if args.quick else 20.0)
+    args.slow_batch = args.slow_batch or (60 if args.quick else 200)
     return args
 
 
@@ -88,6 +90,7 @@ def run(bench: Phases) -> int:
                 if bench.phase("throughput", bench.throughput):
                     bench.phase("latency at half load", bench.latency)
                 bench.phase("memory", bench.memory)
+                bench.phase("slow model", bench.slow_model)
     finally:
         print(f"[{time.strftime('%H:%M:%S')}] stopping ...", flush=True)
         problems = bench.cluster.stop()

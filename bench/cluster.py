@@ -66,6 +66,7 @@ class Cluster:
         self.logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
         self.system = System(env=clean_env(self.settings), logs=self.logs)
         self.hostname = f"bench-{self.run_id}@bench"
+        self.io_hostname = f"bench-io-{self.run_id}@bench"
         self.admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         self.engine: sa.Engine | None = None
         self.redis = redis.Redis.from_url(BROKER_URL)
@@ -106,9 +107,9 @@ class Cluster:
     def start_api(self) -> None:
         self._uvicorn("api", "api.main:app", self.api_port)
 
-    def start_worker(self) -> None:
+    def _celery_worker(self, name: str, hostname: str, *options: str) -> None:
         self.system.start(
-            "worker",
+            name,
             str(BIN / "python"),
             "-m",
             "celery",
@@ -117,21 +118,56 @@ class Cluster:
             "worker",
             "--loglevel",
             self.log_level,
-            "--concurrency",
-            str(self.workers),
             "--hostname",
-            self.hostname,
+            hostname,
+            *options,
         )
 
-        def answers() -> bool:
-            if self.system.procs["worker"].poll() is not None:
-                raise RuntimeError(f"worker exited:\n{self.system.log('worker')[-3000:]}")
-            replies = self.control.control.ping(destination=[self.hostname], timeout=0.5)
-            return bool(replies)
+    def start_worker(self, split: bool = True) -> None:
+        """As compose deploys them: `workers` processes on the CPU queue, and a worker with a
+        pool of threads on the I/O queue (the model call, the detection's row). Not `split`:
+        one worker whose processes serve both queues."""
+        if not split:
+            self._celery_worker("worker", self.hostname, "--concurrency", str(self.workers))
+            names, hosts = ["worker"], [self.hostname]
+        else:
+            self._celery_worker(
+                "worker", self.hostname, "-Q", self.queue, "--concurrency", str(self.workers)
+            )
+            self._celery_worker(
+                "worker-io",
+                self.io_hostname,
+                "-Q",
+                f"{self.queue}.io",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(IO_THREADS),
+            )
+            names, hosts = ["worker", "worker-io"], [self.hostname, self.io_hostname]
 
-        wait_until(answers, 60, "Celery worker", interval=0.1)
+        def answers() -> bool:
+            for name in names:
+                if self.system.procs[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited:\n{self.system.log(name)[-3000:]}")
+            replies = self.control.control.ping(destination=hosts, timeout=0.5)
+            return len(replies) == len(hosts)
+
+        wait_until(answers, 60, "Celery workers", interval=0.1)
         # Ping answers once the consumer runs; the pool may still be forking.
         wait_until(lambda: len(self.pool_pids()) >= self.workers, 30, "worker pool")
+
+    def stop_workers(self) -> None:
+        for name in ("worker", "worker-io"):
+            if name in self.system.procs:
+                self.system.stop(name)
+
+    def restart_mock(self, latency_ms: int) -> None:
+        """The mock again, answering after `latency_ms`, as a model server would."""
+        self.system.stop("mlmock")
+        self.system.env["MLMOCK_LATENCY_MS"] = str(latency_ms)
+        self.settings["MLMOCK_LATENCY_MS"] = str(latency_ms)
+        self.start_mock()
 
     def pid(self, name: str) -> int:
         return self.system.procs[name].pid
@@ -213,6 +249,8 @@ class Cluster:
 
 
 DB_RESTART_S = 60.0
+# Threads of the I/O worker: enough that the model calls of every CPU process overlap.
+IO_THREADS = 16
 T = TypeVar("T")
 
 

@@ -76,7 +76,12 @@ class Harness:
     def kinds(self) -> dict[int, str]:
         c = self.cluster
         found = {os.getpid(): "bench client (load generator)"}
-        for name, kind in (("api", "api"), ("mlmock", "mlmock"), ("worker", "worker main")):
+        for name, kind in (
+            ("api", "api"),
+            ("mlmock", "mlmock"),
+            ("worker", "worker main"),
+            ("worker-io", "worker io (threads)"),
+        ):
             if name in c.system.procs:
                 found[c.pid(name)] = kind
         found.update(dict.fromkeys(c.pool_pids(), "worker pool"))

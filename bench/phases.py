@@ -13,6 +13,8 @@ from bench.report import median
 from bench.scenarios import big_image, job_times
 
 SUBMIT_CLIENTS = 16
+# A model server's answer time for the slow-model phase.
+SLOW_MODEL_MS = 100
 POST_LEVELS = (1, 16, 64)
 
 
@@ -108,45 +110,44 @@ class Phases(Harness):
         assert c.engine is not None
         wait_jobs_done(c.engine, warm.job_ids, timeout=120)
 
-    def throughput(self) -> None:
+    def _batch_round(self, bodies: list[Body]) -> Round:
+        """Submit `bodies` from SUBMIT_CLIENTS clients; first submit to last `succeeded`."""
         c = self.cluster
         assert c.engine is not None
         engine = c.engine
+        started = time.time()
+        rows: list[Any] = []
+
+        def batch() -> LoadResult:
+            res = loads.closed_loop(c.api_url, bodies, SUBMIT_CLIENTS)
+            rows.extend(wait_jobs_done(engine, res.job_ids, timeout=max(300, len(bodies))))
+            return res
+
+        res, cpu = self.measured(batch)
+        done = [r for r in rows if r.status == "succeeded"]
+        if not done:
+            failed = {r.error for r in rows if r.error}
+            raise RuntimeError(f"no job succeeded: {res.refused()} {res.first} {failed}")
+        end = max(r.finished_at.timestamp() for r in done)
+        failed_count = sum(r.status == "failed" for r in rows)
+        return {
+            "jobs": len(bodies),
+            "accepted": len(res.job_ids),
+            "refused": res.refused(),
+            "succeeded": len(done),
+            "failed": failed_count,
+            "unfinished": len(res.job_ids) - len(done) - failed_count,
+            "submit_s": res.wall_s,
+            "seconds": end - started,
+            "images_per_s": len(done) / (end - started),
+            "cpu_ms_per_image": {k: ms(v) / max(1, len(done)) for k, v in cpu["cpu_s"].items()},
+            "other_cpu_share": cpu["other_cpu_share"],
+            "pg_sessions_opened": cpu["pg_sessions_opened"],
+        }
+
+    def throughput(self) -> None:
         bodies = self.bodies(self.mix)
-
-        def one_round() -> Round:
-            started = time.time()
-            rows: list[Any] = []
-
-            def batch() -> LoadResult:
-                res = loads.closed_loop(c.api_url, bodies, SUBMIT_CLIENTS)
-                rows.extend(wait_jobs_done(engine, res.job_ids, timeout=max(300, len(bodies))))
-                return res
-
-            res, cpu = self.measured(batch)
-            done = [r for r in rows if r.status == "succeeded"]
-            if not done:
-                failed = {r.error for r in rows if r.error}
-                raise RuntimeError(f"no job succeeded: {res.refused()} {res.first} {failed}")
-            end = max(r.finished_at.timestamp() for r in done)
-            return {
-                "jobs": len(bodies),
-                "accepted": len(res.job_ids),
-                "refused": res.refused(),
-                "succeeded": len(done),
-                "failed": sum(r.status == "failed" for r in rows),
-                "unfinished": len(res.job_ids)
-                - len(done)
-                - sum(r.status == "failed" for r in rows),
-                "submit_s": res.wall_s,
-                "seconds": end - started,
-                "images_per_s": len(done) / (end - started),
-                "cpu_ms_per_image": {k: ms(v) / max(1, len(done)) for k, v in cpu["cpu_s"].items()},
-                "other_cpu_share": cpu["other_cpu_share"],
-                "pg_sessions_opened": cpu["pg_sessions_opened"],
-            }
-
-        rounds = self.quiet_rounds("throughput", one_round)
+        rounds = self.quiet_rounds("throughput", lambda: self._batch_round(bodies))
         kinds = sorted({k for r in rounds for k in r["cpu_ms_per_image"]})
         self.details["throughput"] = {
             "jobs": len(bodies),
@@ -206,6 +207,35 @@ class Phases(Harness):
             if key.endswith("_ms"):
                 out[key] = median([r[key] for r in rounds])
         self.details["latency_half_load"] = out | {"rounds": rounds}
+
+    def slow_model(self) -> None:
+        """End to end with a model server that takes SLOW_MODEL_MS to answer: the split
+        deployment (a thread pool waits on the model) against one process pool serving both
+        queues (the model call then holds a process)."""
+        c = self.cluster
+        bodies = self.bodies(self.mix[: self.args.slow_batch])
+        out: dict[str, Any] = {
+            "model_ms": SLOW_MODEL_MS,
+            "jobs": len(bodies),
+            "clients": SUBMIT_CLIENTS,
+        }
+        c.restart_mock(SLOW_MODEL_MS)
+        try:
+            for layout, split in (("one pool", False), ("split", True)):
+                c.stop_workers()
+                c.start_worker(split=split)
+                rounds = self.quiet_rounds(
+                    f"slow model, {layout}", lambda: self._batch_round(bodies)
+                )
+                out[layout] = {
+                    "images_per_s": median([r["images_per_s"] for r in rounds]),
+                    "rounds": rounds,
+                }
+        finally:
+            c.restart_mock(0)
+            c.stop_workers()
+            c.start_worker()
+        self.details["slow_model"] = out
 
     def memory(self) -> None:
         c = self.cluster

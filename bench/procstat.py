@@ -120,7 +120,17 @@ _PG_SERVER_TITLES = (
 
 # The system under test: not the load generator, nor other work on the machine.
 SYSTEM_KINDS = frozenset(
-    {"api", "worker main", "worker pool", "mlmock", "redis", PG_OURS, PG_SERVER, PG_ENDED}
+    {
+        "api",
+        "worker main",
+        "worker pool",
+        "worker io (threads)",
+        "mlmock",
+        "redis",
+        PG_OURS,
+        PG_SERVER,
+        PG_ENDED,
+    }
 )
 
 

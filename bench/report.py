@@ -179,6 +179,25 @@ def rows(d: dict[str, Any]) -> list[Row]:
         if base:
             add(sec, "baseline loop, for comparison", base["baseline"]["cpu_ms_per_image"])
 
+    slow = d.get("slow_model")
+    if slow:
+        sec = (
+            f"End to end with a model that answers in {slow['model_ms']} ms, "
+            f"{slow['jobs']} jobs, {slow['clients']} submitting clients"
+        )
+        for layout, note in (
+            ("one pool", "one worker, its processes serve both queues"),
+            ("split", "processes on the CPU queue, threads on the I/O queue (compose's layout)"),
+        ):
+            if layout in slow:
+                add(sec, f"{layout}: images/s", slow[layout]["images_per_s"], note)
+        if "one pool" in slow and "split" in slow:
+            add(
+                sec,
+                "split / one pool",
+                slow["split"]["images_per_s"] / slow["one pool"]["images_per_s"],
+            )
+
     lat = d.get("latency_half_load")
     if lat:
         rounds = lat["rounds"]

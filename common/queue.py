@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, chain
+from kombu.entity import Queue
 from kombu.exceptions import ChannelError
 
 from common.settings import Settings, get_settings
@@ -17,6 +18,17 @@ RUN_JOB_TASK = "pipeline.run_job"
 
 def step_task_name(type_id: str) -> str:
     return f"pipeline.step.{type_id}"
+
+
+def io_queue_name(settings: Settings) -> str:
+    """The queue of the steps that wait rather than compute (StepManifest.io_bound)."""
+    return f"{settings.queue_name}.io"
+
+
+def queue_names(settings: Settings | None = None) -> tuple[str, str]:
+    """The CPU queue (the planning task and the steps that compute) and the I/O queue."""
+    settings = settings or get_settings()
+    return settings.queue_name, io_queue_name(settings)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -31,6 +43,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "event_serializer": "json",
         "task_default_queue": settings.queue_name,
+        # A worker started without -Q serves both; a deployment may give each its own workers
+        # (a process pool for the CPU queue, a thread pool for the I/O queue).
+        "task_queues": [Queue(name) for name in queue_names(settings)],  # type: ignore[no-untyped-call]
         # A task is acknowledged once it finished, so a killed worker's task is delivered again.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
@@ -78,11 +93,22 @@ def client() -> Celery:
 
 
 @functools.cache
-def known_step_types() -> frozenset[str]:
-    """The step type ids that have a task (aliases of the earlier config format excluded)."""
+def _io_bound_by_type() -> dict[str, bool]:
+    """Each step type id that has a task (aliases of the earlier config format excluded), and
+    whether its tasks go to the I/O queue."""
     from common.pipeline import default_registry
 
-    return frozenset(step.manifest.type_id for step in default_registry().steps)
+    return {step.manifest.type_id: step.manifest.io_bound for step in default_registry().steps}
+
+
+def known_step_types() -> frozenset[str]:
+    return frozenset(_io_bound_by_type())
+
+
+def step_queue(type_id: str, settings: Settings | None = None) -> str:
+    """The queue a step type's tasks go to."""
+    settings = settings or get_settings()
+    return io_queue_name(settings) if _io_bound_by_type()[type_id] else settings.queue_name
 
 
 def enqueue_job(
@@ -96,32 +122,42 @@ def enqueue_job(
     the planning task instead, which settles it.
     """
     app = app or client()
-    queue = get_settings().queue_name
-    known = known_step_types()
+    settings = get_settings()
+    known = _io_bound_by_type()
     if not steps or any(step_type not in known for _, step_type in steps):
         # The planning task fails a job whose steps this code does not know, saying why.
-        app.send_task(RUN_JOB_TASK, args=[str(job_id)], queue=queue)
+        app.send_task(RUN_JOB_TASK, args=[str(job_id)], queue=settings.queue_name)
         return
     chain(
         *(
             app.signature(
-                step_task_name(step_type), args=(str(job_id), position), immutable=True, queue=queue
+                step_task_name(step_type),
+                args=(str(job_id), position),
+                immutable=True,
+                queue=step_queue(step_type, settings),
             )
             for position, step_type in steps
         )
     ).apply_async()
 
 
-def queue_depth(app: Celery | None = None) -> int:
-    """Messages waiting in the jobs queue (not those a worker holds)."""
+def queue_depths(app: Celery | None = None) -> dict[str, int]:
+    """Messages waiting in each of the jobs' queues (not those a worker holds)."""
+    depths = {}
     with (app or client()).connection_for_read() as connection:
-        try:
-            declared = connection.default_channel.queue_declare(
-                queue=get_settings().queue_name, passive=True
-            )
-        except ChannelError:
-            return 0  # Redis drops an empty list: no queue means nothing waiting
-        return int(declared.message_count)
+        for name in queue_names():
+            try:
+                declared = connection.default_channel.queue_declare(queue=name, passive=True)
+            except ChannelError:
+                depths[name] = 0  # Redis drops an empty list: no queue means nothing waiting
+            else:
+                depths[name] = int(declared.message_count)
+    return depths
+
+
+def queue_depth(app: Celery | None = None) -> int:
+    """Messages waiting in all of the jobs' queues."""
+    return sum(queue_depths(app).values())
 
 
 def check_broker(timeout: float = 2.0) -> None:

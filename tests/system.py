@@ -91,7 +91,8 @@ class System:
         self.start("api", str(BIN / "uvicorn"), "api.main:app", "--port", str(port))
         wait_until(http_ok(f"http://127.0.0.1:{port}/health"), 30, "API")
 
-    def start_worker(self, name: str = "worker", concurrency: int = 2) -> None:
+    def start_worker(self, name: str = "worker", concurrency: int = 2, *options: str) -> None:
+        """A Celery worker; `options` are more of its command line (e.g. -Q, --pool)."""
         self.start(
             name,
             str(BIN / "celery"),
@@ -104,6 +105,7 @@ class System:
             str(concurrency),
             "--hostname",
             f"{name}-{os.getpid()}@%h",
+            *options,
         )
         wait_until(lambda: " ready." in self.log(name), 60, "Celery worker", interval=0.2)
 

@@ -37,6 +37,10 @@ class StepManifest:
     # False for a step that never looks at the pixels: its data then carries no image bytes,
     # and loading them from the database is skipped.
     reads_image: bool = True
+    # True for a step that spends its time waiting (on a server over HTTP, on the database)
+    # rather than computing: its tasks go to the I/O queue, which a worker with a pool of
+    # threads can serve, so that the processes of the CPU queue never sit idle waiting.
+    io_bound: bool = False
 
     def __post_init__(self) -> None:
         if not TYPE_ID.fullmatch(self.type_id):

@@ -96,10 +96,18 @@ class QueueSpy:
                     return
                 verb, _, rest = text.partition(" ")
                 key, _, payload = rest.partition(" ")
-                is_ours = key == self.queue or key.startswith(f"{self.queue}\\x06\\x16")
+                # The CPU queue and the I/O queue, each with its priority sub-queues.
+                is_ours = any(
+                    key == queue or key.startswith(f"{queue}\\x06\\x16")
+                    for queue in (self.queue, f"{self.queue}.io")
+                )
                 if command["db"] == self.db and verb.upper() == "LPUSH" and is_ours:
                     headers = json.loads(payload).get("headers", {})
-                    task = {"task": headers.get("task"), "args": headers.get("argsrepr")}
+                    task = {
+                        "task": headers.get("task"),
+                        "args": headers.get("argsrepr"),
+                        "queue": key.split("\\x06\\x16")[0],
+                    }
                     self.pushed.append(task)
 
     def start(self) -> None:
@@ -129,7 +137,8 @@ def spy_on_queue() -> Iterator[QueueSpy]:
 
 
 def queue_length() -> int:
+    """Messages waiting in the CPU and the I/O queue."""
     from tests.conftest import QUEUE, REDIS_URL
 
     with redis.Redis.from_url(REDIS_URL) as client:
-        return int(client.llen(QUEUE))
+        return int(client.llen(QUEUE)) + int(client.llen(f"{QUEUE}.io"))

@@ -68,6 +68,7 @@ class DetectCar(Step[CarDetection, DetectCarParams]):
         accepts=CarDetection,
         params=DetectCarParams,
         aliases=("MachineLearningModelRequest",),
+        io_bound=True,
     )
 
     def run(self, data: CarDetection, ctx: StepContext) -> CarDetection:

@@ -140,6 +140,7 @@ class NotifyWebhook(Step[Notifiable, WebhookParams]):
         accepts=Notifiable,
         params=WebhookParams,
         reads_image=False,
+        io_bound=True,
     )
 
     def run(self, data: Notifiable, ctx: StepContext) -> Notifiable:

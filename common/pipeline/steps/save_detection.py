@@ -17,6 +17,7 @@ class SaveCarDetection(Step[CarDetection, StepParams]):
         accepts=CarDetection,
         aliases=("SaveCarDetection",),
         reads_image=False,
+        io_bound=True,
     )
 
     def run(self, data: CarDetection, ctx: StepContext) -> CarDetection:
