@@ -46,9 +46,8 @@ SUBMIT_LATENCY = Histogram(
 )
 
 
-def job_submitted(job: Job) -> None:
-    """Count and log a job handed to the workers (new, or retried)."""
-    kind = "new" if job.started_at is None else "retry"
+def job_submitted(job: Job, kind: str) -> None:
+    """Count and log a job handed to the workers: `kind` is new, or retry."""
     SUBMITTED.labels(pipeline=str(job.pipeline_id), kind=kind).inc()
     log.info(
         "job %s handed to the workers (pipeline %d, %s)",

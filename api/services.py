@@ -82,13 +82,13 @@ def submit_job(session: Session, settings: Settings, pipeline_id: int, upload: U
     return job
 
 
-def hand_over(session: Session, job: Job) -> None:
+def hand_over(session: Session, job: Job, kind: str = "new") -> None:
     """Enqueue a committed job (a worker must find the job it is handed).
 
     The job is already safe in the database: if the broker cannot take it now, it stays queued
     and the workers' recovery sweep hands it over once the broker is back.
     """
-    job_submitted(job)
+    job_submitted(job, kind)
     try:
         enqueue_job(job.id, job.steps_to_run())
     except Exception as exc:  # noqa: BLE001 - any broker failure means "later", not "lost"
@@ -111,7 +111,7 @@ def retry_job(session: Session, job_id: uuid.UUID) -> Job:
         )
     jobs.reset_for_retry(job)
     session.commit()
-    hand_over(session, job)
+    hand_over(session, job, kind="retry")
     log.info("job %s queued again from step %s", job.id, job.current_step)
     return job
 

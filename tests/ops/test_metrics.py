@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
+from common.db import session_scope
+from common.repositories import PipelineRepository
+from tests import images
+from tests.api.helpers import submit
 from tests.api.product import car_config, create_pipeline, side_api
 from tests.conftest import QUEUE, WORKER_METRICS_PORT
 from tests.ops.helpers import CAR_STEPS, has, run_jobs, scrape, value, wait_idle
-from tests.system import System
+from tests.system import System, wait_for_job
 
 JOBS = 3
 WORKER_METRICS = f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics"
@@ -68,3 +74,31 @@ def test_metrics_need_no_api_key(system: System) -> None:
     assert metrics.status_code == 200
     assert "pipeline_queue_depth" in metrics.text
     assert jobs.status_code == 401
+
+
+def test_a_retried_job_counts_as_a_retry_even_if_no_step_of_it_had_started(
+    api: httpx.Client,
+) -> None:
+    # A stored config that no longer validates: the job fails before any step starts.
+    with session_scope() as session:
+        pipeline = (
+            PipelineRepository(session)
+            .add(
+                name=f"metrics-stale-{uuid.uuid4().hex[:6]}",
+                description="a step type this code does not know",
+                config={"datatype": "CarDetection", "steps": [{"type": "image.sharpen@v9"}]},
+            )
+            .id
+        )
+    label = str(pipeline)
+    job_id = submit(api, images.jpeg(seed=31), pipeline_id=pipeline).json()["job_id"]
+    assert wait_for_job(api, job_id)["status"] == "failed"
+    before = scrape(f"{api.base_url}/metrics")
+
+    assert api.post(f"/jobs/{job_id}/retry").status_code == 202
+    assert wait_for_job(api, job_id)["status"] == "failed"
+    after = scrape(f"{api.base_url}/metrics")
+
+    assert value(before, "pipeline_jobs_submitted_total", pipeline=label, kind="new") == 1
+    assert value(after, "pipeline_jobs_submitted_total", pipeline=label, kind="new") == 1
+    assert value(after, "pipeline_jobs_submitted_total", pipeline=label, kind="retry") == 1
