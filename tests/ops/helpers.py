@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests import images
 from tests.conftest import TEST_ENV
-from tests.system import BIN, System, free_port, make_env, wait_for_job, wait_until
+from tests.system import System, free_port, make_env, wait_for_job
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 PHOTO = images.jpeg(320, 240, seed=7)
@@ -84,25 +84,6 @@ def node_name(name: str) -> str:
     return f"{name}-{os.getpid()}@{socket.gethostname()}"
 
 
-def start_worker(system: System, name: str, *extra: str) -> None:
-    """A worker of 2 processes with extra options (System.start_worker takes none)."""
-    system.start(
-        name,
-        str(BIN / "celery"),
-        "-A",
-        "worker",
-        "worker",
-        "--loglevel",
-        "INFO",
-        "--concurrency",
-        "2",
-        "--hostname",
-        node_name(name).replace(socket.gethostname(), "%h"),
-        *extra,
-    )
-    wait_until(lambda: " ready." in system.log(name), 60, "Celery worker", interval=0.2)
-
-
 @dataclass
 class Cluster:
     system: System
@@ -130,7 +111,7 @@ def cluster(logs: Path, *worker_options: str, **overrides: str) -> Iterator[Clus
     system = System(env=env, logs=logs)
     try:
         system.start_mlmock(mlmock_port)
-        start_worker(system, WORKER, *worker_options)
+        system.start_worker(WORKER, 2, *worker_options)
         system.start_api(api_port)
         api_url = f"http://127.0.0.1:{api_port}"
         with httpx.Client(base_url=api_url, timeout=60) as api:

@@ -15,7 +15,6 @@ from tests.ops.helpers import (
     json_lines,
     run_jobs,
     scrape,
-    start_worker,
     value,
 )
 
@@ -116,7 +115,7 @@ def test_a_restarted_worker_starts_its_metrics_from_zero(
     written = sorted(path.name for path in folder.glob("*.db"))
 
     failing.system.stop(WORKER)
-    start_worker(failing.system, WORKER)
+    failing.system.start_worker(WORKER)
     after = scrape(failing.worker_metrics_url)
 
     # the pool processes wrote their values to this worker's folder...
