@@ -21,12 +21,12 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.db import session_scope
 from common.models import Job, JobStatus
 from common.queue import check_broker, queue_depths
+from common.repositories import JobRepository
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,7 @@ class JobsCollector(Collector):
         up = GaugeMetricFamily("pipeline_database_up", "1 if the database answered the scrape.")
         try:
             with session_scope() as session:
-                stmt = select(Job.pipeline_id, Job.status, func.count()).group_by(
-                    Job.pipeline_id, Job.status
-                )
-                rows = session.execute(stmt).all()
+                rows = JobRepository(session).counts_by_pipeline_and_status()
         except Exception as exc:  # noqa: BLE001 - the scrape still answers, saying so
             log.warning("metrics: cannot count jobs: %r", exc)
             up.add_metric([], 0)

@@ -359,6 +359,13 @@ class JobRepository(_Repository):
         stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
         return self.session.scalars(stmt).all()
 
+    def counts_by_pipeline_and_status(self) -> list[tuple[int, str, int]]:
+        """(pipeline id, status, jobs) for every pair that has jobs."""
+        stmt = select(Job.pipeline_id, Job.status, func.count()).group_by(
+            Job.pipeline_id, Job.status
+        )
+        return [(int(p), str(s), int(n)) for p, s, n in self.session.execute(stmt).all()]
+
     def count_by_status(self, status: str) -> int:
         stmt = select(func.count()).select_from(Job).where(Job.status == status)
         return int(self.session.scalar(stmt) or 0)
