@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import struct
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, func, select, text, tuple_, update
@@ -109,6 +110,12 @@ def _current_image(*columns: Any) -> Any:
 _IMAGE_META = (_images.c.id, _images.c.variant, _images.c.content_type, _images.c.size)
 _CURRENT_IMAGE = _current_image(*_IMAGE_META)
 _CURRENT_IMAGE_DATA = _current_image(*_IMAGE_META, _images.c.data)
+# The same for psycopg 3's binary results.
+_CURRENT_IMAGE_DATA_SQL = (
+    "SELECT id, variant, content_type, size, data FROM job_images "
+    "WHERE job_id = %s AND variant IN ('original', 'processed') "
+    "ORDER BY variant = 'processed' DESC LIMIT 1"
+)
 
 
 _COPY_CHUNK = 64 * 1024
@@ -118,6 +125,40 @@ def _copy_text(value: str) -> str:
     """A text field of COPY's text format."""
     escapes = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
     return "".join(escapes.get(char, char) for char in value)
+
+
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _binary_copy_row(
+    job_id: uuid.UUID, variant: str, content_type: str, file: IO[bytes], size: int
+) -> Iterator[bytes]:
+    """A job_images row in COPY's binary format, its image read from `file` a chunk at a time:
+    the signature and header, then the row's six fields, each its length and its bytes (uuid:
+    16 bytes; text: UTF-8; int4; bytea: as is; timestamptz: microseconds since 2000), then the
+    end marker."""
+
+    def field(value: bytes) -> bytes:
+        return struct.pack("!i", len(value)) + value
+
+    yield b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+    yield (
+        struct.pack("!h", 6)
+        + field(job_id.bytes)
+        + field(variant.encode())
+        + field(content_type.encode())
+        + field(struct.pack("!i", size))
+        + struct.pack("!i", size)
+    )
+    left = size
+    while left > 0:
+        chunk = file.read(min(left, _COPY_CHUNK))
+        if not chunk:
+            raise ValueError(f"the file ended {left} bytes early")
+        left -= len(chunk)
+        yield chunk
+    micros = (utcnow() - _PG_EPOCH) // timedelta(microseconds=1)
+    yield field(struct.pack("!q", micros)) + struct.pack("!h", -1)
 
 
 class _CopyRow:
@@ -546,25 +587,28 @@ class ImageRepository(_Repository):
         On PostgreSQL the bytes stream in through COPY, a chunk at a time, so a large image is
         never held in memory whole (nor as the hex text a bytea parameter would become).
         """
-        if self.session.get_bind().dialect.name != "postgresql":
+        driver = self.session.get_bind().dialect.driver
+        if driver not in ("psycopg", "psycopg2"):
             self.put(job_id, variant, content_type, file.read(size))
             return
         dbapi = self.session.connection().connection.driver_connection
         assert dbapi is not None
-        row = _CopyRow(
-            f"{job_id}\t{_copy_text(variant)}\t{_copy_text(content_type)}\t{size}\t\\\\x",
-            file,
-            size,
-            f"\t{utcnow().isoformat()}\n",
-        )
-        sql = "COPY job_images (job_id, variant, content_type, size, data, created_at) FROM STDIN"
+        columns = "job_images (job_id, variant, content_type, size, data, created_at)"
         with dbapi.cursor() as cursor:
-            if hasattr(cursor, "copy_expert"):  # psycopg2
-                cursor.copy_expert(sql, row, size=_COPY_CHUNK)
+            if driver == "psycopg":
+                # Binary COPY: the bytes as they are (PostgreSQL parses text COPY's hex three
+                # times slower than it stores binary).
+                with cursor.copy(f"COPY {columns} FROM STDIN (FORMAT BINARY)") as copy:
+                    for chunk in _binary_copy_row(job_id, variant, content_type, file, size):
+                        copy.write(chunk)
                 return
-            with cursor.copy(sql) as copy:  # psycopg 3
-                while chunk := row.read():
-                    copy.write(chunk)
+            row = _CopyRow(
+                f"{job_id}\t{_copy_text(variant)}\t{_copy_text(content_type)}\t{size}\t\\\\x",
+                file,
+                size,
+                f"\t{utcnow().isoformat()}\n",
+            )
+            cursor.copy_expert(f"COPY {columns} FROM STDIN", row, size=_COPY_CHUNK)
 
     def get(self, job_id: uuid.UUID, variant: str) -> JobImage | None:
         return self.session.scalar(
@@ -573,6 +617,15 @@ class ImageRepository(_Repository):
 
     def current(self, job_id: uuid.UUID, *, with_data: bool = False) -> StoredImage | None:
         """The image the job's steps work on: the processed one once a step produced it."""
+        if with_data and self.session.get_bind().dialect.driver == "psycopg":
+            # The bytes in binary: text results would be hex, encoded by the server and
+            # decoded here.
+            dbapi = self.session.connection().connection.driver_connection
+            assert dbapi is not None
+            with dbapi.cursor(binary=True) as cursor:
+                cursor.execute(_CURRENT_IMAGE_DATA_SQL, (job_id,))
+                found = cursor.fetchone()
+            return None if found is None else StoredImage(*found)
         stmt = _CURRENT_IMAGE_DATA if with_data else _CURRENT_IMAGE
         row = self.session.execute(stmt, {"p_job_id": job_id}).first()
         return None if row is None else StoredImage(*row)

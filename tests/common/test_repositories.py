@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.bootstrap import CAR_PIPELINE_ID, CAR_PIPELINE_NAME
-from common.models import CarDetectionRow, Job, JobImage, JobStatus, StepStatus
+from common.models import CarDetectionRow, Job, JobImage, JobStatus, StepStatus, utcnow
 from common.pipeline import Detection, build_pipeline, default_registry
 from common.repositories import (
     ORIGINAL,
@@ -181,4 +182,9 @@ def test_an_image_stored_from_a_file_keeps_every_byte(db: Session, job: Job) -> 
     assert stored is not None
     assert (stored.content_type, stored.size) == ("image/x-odd\tname\\", len(content))
     assert stored.data == content
+    assert abs(stored.created_at - utcnow()) < timedelta(seconds=30)
     assert image_rows(db, job.id) == 1
+    current = ImageRepository(db).current(job.id, with_data=True)
+    assert current is not None
+    assert (current.id, current.variant, current.size) == (stored.id, ORIGINAL, len(content))
+    assert current.data == content
