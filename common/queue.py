@@ -101,10 +101,6 @@ def _io_bound_by_type() -> dict[str, bool]:
     return {step.manifest.type_id: step.manifest.io_bound for step in default_registry().steps}
 
 
-def known_step_types() -> frozenset[str]:
-    return frozenset(_io_bound_by_type())
-
-
 def step_queue(type_id: str, settings: Settings | None = None) -> str:
     """The queue a step type's tasks go to."""
     settings = settings or get_settings()
