@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 
@@ -10,12 +9,13 @@ from fastapi import UploadFile
 from sqlalchemy.orm import Session
 
 from api.backpressure import check_backpressure
+from api.catalogue import registry as catalogue_registry
 from api.errors import ApiError
 from api.metrics import job_submitted
 from api.schemas import JobView
 from api.uploads import check_image, file_size, image_bytes
 from common.models import Job, JobStatus, Pipeline, PipelineVersion
-from common.pipeline import Registry, default_registry, parse_config
+from common.pipeline import parse_config
 from common.queue import enqueue_job
 from common.repositories import (
     ORIGINAL,
@@ -56,17 +56,12 @@ def open_pipeline(session: Session, pipeline_id: int) -> tuple[Pipeline, Pipelin
 
 def step_types_of(version: PipelineVersion) -> list[str]:
     """The version's step type ids (an alias of the earlier config format as its type id)."""
-    registry = _registry()
+    registry = catalogue_registry()
     types = []
     for step in parse_config(version.config).steps:
         known = registry.step(step.type)
         types.append(step.type if known is None else known.manifest.type_id)
     return types
-
-
-@functools.cache
-def _registry() -> Registry:
-    return default_registry()
 
 
 def submit_job(session: Session, settings: Settings, pipeline_id: int, upload: UploadFile) -> Job:
