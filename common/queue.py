@@ -57,6 +57,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
     }
     if settings.uses_filesystem_broker:
+        # kombu's filesystem transport, with a reader that waits for the message's writer.
+        config["broker_transport"] = "common.fstransport:Transport"
         folder = settings.broker_dir
         config["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
