@@ -93,9 +93,9 @@ def test_requests_sh_succeeds_against_make_run(make_run: Running) -> None:
 
 
 def celery(make_run: Running, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the celery CLI as a user would, trying again (up to 3 times) as a user would when
-    kombu's filesystem transport reads a reply file another process is still writing (seen
-    once in many runs as a JSON "Extra data" error)."""
+    """Run the celery CLI as a user would, trying again (up to 3 times) as a user would if a
+    reply came back damaged: a JSON "Extra data" error, seen once in many runs before the
+    project's filesystem transport (common/fstransport.py) waited for a message's writer."""
     for _ in range(3):
         done = subprocess.run(
             [str(BIN / "celery"), "-A", "worker", *args],
