@@ -12,7 +12,7 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import IO, cast
 
 from fastapi import FastAPI
@@ -146,20 +146,16 @@ def image_bytes(file: IO[bytes]) -> Iterator[bytes]:
     An upload the multipart parser spooled to disk (over 1 MiB) is mapped rather than read: the
     header check touches a few of its pages, so a large upload does not make the process grow.
     """
-    if getattr(file, "_rolled", True) is False:  # a SpooledTemporaryFile still in memory
-        yield file.read()
-        file.seek(0)
-        return
-    try:
-        fileno = file.fileno()
-    except (OSError, AttributeError):
-        fileno = -1
-    if fileno < 0 or file.seek(0, os.SEEK_END) == 0:
-        file.seek(0)
-        yield file.read()
-        file.seek(0)
-        return
+    fileno = -1
+    if getattr(file, "_rolled", True):  # not a SpooledTemporaryFile still in memory
+        with suppress(OSError, AttributeError):  # a file object without a descriptor
+            fileno = file.fileno()
+    empty = file.seek(0, os.SEEK_END) == 0
     file.seek(0)
+    if fileno < 0 or empty:  # in memory already (an empty file cannot be mapped)
+        yield file.read()
+        file.seek(0)
+        return
     with mmap.mmap(fileno, 0, access=mmap.ACCESS_READ) as mapped:
         # A read-only map answers the slicing, indexing and rfind that the header parser uses.
         yield cast(bytes, mapped)

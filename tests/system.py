@@ -18,6 +18,16 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TERMINAL = ("succeeded", "failed")
+# Flower's task table (GET /tasks/datatable): the latest 100 tasks, newest first.
+FLOWER_TASK_TABLE = {
+    "draw": 1,
+    "start": 0,
+    "length": 100,
+    "order[0][column]": 0,
+    "order[0][dir]": "desc",
+    "search[value]": "",
+    "columns[0][data]": "received",
+}
 
 
 def free_port() -> int:

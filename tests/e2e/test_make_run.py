@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.system import BIN, ROOT, free_port, http_ok, wait_until
+from tests.system import BIN, FLOWER_TASK_TABLE, ROOT, free_port, http_ok, wait_until
 
 
 @dataclass
@@ -121,18 +121,11 @@ def test_celery_inspect_reaches_the_worker_over_the_filesystem_broker(make_run: 
 
 def test_flower_shows_the_worker_and_each_step_as_a_task(make_run: Running) -> None:
     wait_until(http_ok(f"{make_run.flower_url}/healthcheck"), 30, "Flower")
-    table = {
-        "draw": 1,
-        "start": 0,
-        "length": 100,
-        "order[0][column]": 0,
-        "order[0][dir]": "desc",
-        "search[value]": "",
-        "columns[0][data]": "received",
-    }
 
     workers = httpx.get(f"{make_run.flower_url}/workers", timeout=30)
-    tasks = httpx.get(f"{make_run.flower_url}/tasks/datatable", params=table, timeout=30)
+    tasks = httpx.get(
+        f"{make_run.flower_url}/tasks/datatable", params=FLOWER_TASK_TABLE, timeout=30
+    )
 
     assert workers.status_code == 200
     assert "celery@" in workers.text

@@ -9,18 +9,9 @@ import httpx
 import pytest
 
 from tests.ops.helpers import WORKER, Cluster, cluster, node_name, run_jobs
-from tests.system import BIN, free_port, http_ok, wait_until
+from tests.system import BIN, FLOWER_TASK_TABLE, free_port, http_ok, wait_until
 
 AUTH = ("ops", "flower-test-password")
-TABLE = {
-    "draw": 1,
-    "start": 0,
-    "length": 100,
-    "order[0][column]": 0,
-    "order[0][dir]": "desc",
-    "search[value]": "",
-    "columns[0][data]": "received",
-}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +61,7 @@ def test_flower_shows_each_step_with_the_job_id_as_argument(
 
     def tasks() -> list[dict[str, object]]:
         # the search box of the Tasks page, given the job id
-        params = {**TABLE, "search[value]": job_id}
+        params = {**FLOWER_TASK_TABLE, "search[value]": job_id}
         table = httpx.get(f"{url}/tasks/datatable", params=params, auth=AUTH, timeout=10)
         assert table.status_code == 200
         return list(table.json()["data"])
