@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import struct
 import uuid
@@ -10,7 +11,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, select, text, tuple_, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer, selectinload
 
@@ -194,6 +207,54 @@ _CURRENT_VERSION = (
 )
 
 
+# PostgreSQL: a step's claim in one statement, so in one round trip and, run on its own, one
+# transaction. It locks the job's row, reads what `_STEP_STATE` reads (as it was before this
+# statement), and, if the job has not ended and the step has not succeeded, marks both running
+# as `_START_JOB` and `_START_STEP` do; `attempt` is NULL when it did not.
+_CLAIM_STEP = text(
+    """
+    WITH job AS (
+        SELECT j.id, j.status, j.pipeline_id, j.pipeline_version_id, j.payload,
+               (SELECT count(*) FROM job_steps s WHERE s.job_id = j.id) AS step_count,
+               (SELECT s.status FROM job_steps s
+                 WHERE s.job_id = j.id AND s.position = :p_position) AS step_status
+          FROM jobs j
+         WHERE j.id = :p_job_id
+           FOR UPDATE
+    ), started_job AS (
+        UPDATE jobs
+           SET status = 'running',
+               started_at = CASE WHEN jobs.status = 'queued' THEN :p_now ELSE jobs.started_at END,
+               current_step = :p_position,
+               updated_at = :p_now
+          FROM job
+         WHERE jobs.id = job.id
+           AND job.status IN ('queued', 'running')
+           AND job.step_status <> 'succeeded'
+        RETURNING jobs.id
+    ), started_step AS (
+        UPDATE job_steps
+           SET status = 'running', attempts = job_steps.attempts + 1, started_at = :p_now,
+               error = NULL
+          FROM started_job
+         WHERE job_steps.job_id = started_job.id AND job_steps.position = :p_position
+        RETURNING job_steps.attempts
+    )
+    SELECT job.status, job.pipeline_id, job.pipeline_version_id, job.payload, job.step_count,
+           job.step_status, (SELECT attempts FROM started_step) AS attempt
+      FROM job
+    """
+).columns(
+    status=String(),
+    pipeline_id=Integer(),
+    pipeline_version_id=Integer(),
+    payload=JSONType,
+    step_count=Integer(),
+    step_status=String(),
+    attempt=Integer(),
+)
+
+
 @dataclass(frozen=True)
 class StepState:
     """What a worker needs to know of a job to start one of its steps."""
@@ -204,6 +265,16 @@ class StepState:
     payload: dict[str, Any]
     step_count: int
     step_status: str | None  # None: the job has no step at that position
+    attempt: int | None = None  # set by `claim_step` when it started the step
+
+    @property
+    def claimable(self) -> bool:
+        """The job has not ended and the step exists and has not succeeded."""
+        return (
+            not JobStatus(self.status).terminal
+            and self.step_status is not None
+            and self.step_status != StepStatus.SUCCEEDED
+        )
 
 
 @dataclass(frozen=True)
@@ -459,6 +530,19 @@ class JobRepository(_Repository):
             _STEP_STATE, {"p_job_id": job_id, "p_position": position}
         ).first()
         return None if row is None else StepState(*row)
+
+    def claim_step(self, job_id: uuid.UUID, position: int) -> StepState | None:
+        """The job as a step sees it (None if the job is gone) and, if the step is claimable,
+        the step started: its `attempt` set. The job's row stays locked until the transaction
+        ends; on PostgreSQL this is one statement, so it can run on its own (autocommit)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            params = {"p_job_id": job_id, "p_position": position, "p_now": utcnow()}
+            row = self.session.execute(_CLAIM_STEP, params).first()
+            return None if row is None else StepState(*row)
+        state = self.step_state(job_id, position)
+        if state is None or not state.claimable:
+            return state
+        return dataclasses.replace(state, attempt=self.start_step(job_id, position))
 
     def start_step(self, job_id: uuid.UUID, position: int) -> int:
         """Mark the step (and a queued job) running; returns the attempt number, which fences

@@ -10,6 +10,7 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     task_retry,
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
 )
@@ -34,6 +35,12 @@ app.steps["worker"].add(RecoverySweep)
 @setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     configure_logging(get_settings().log_level)
+
+
+@worker_init.connect
+def _worker_starts(**_: Any) -> None:
+    # A worker of threads runs its tasks in this process: no pre-ping for them either.
+    db.for_workers()
 
 
 @worker_process_init.connect

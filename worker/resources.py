@@ -18,7 +18,11 @@ _http: httpx.Client | None = None
 def http_client() -> httpx.Client:
     global _http
     if _http is None:
-        _http = httpx.Client(limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
+        # Connections open as needed: a pool process uses one, a worker of threads up to one
+        # per thread (a smaller limit would make threads queue for a connection).
+        _http = httpx.Client(
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
     return _http
 
 

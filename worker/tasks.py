@@ -21,7 +21,7 @@ from celery.exceptions import Ignore
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from common.db import session_scope
+from common.db import autocommit_scope, session_scope
 from common.logs import job_id_var
 from common.models import JobStatus, StepStatus
 from common.pipeline import (
@@ -140,39 +140,35 @@ def _claim(jid: uuid.UUID, position: int) -> Claim | None:
     (a task delivered twice). A step found running is taken over: its earlier attempt died, or
     it will find itself superseded.
     """
+    with autocommit_scope() as session:
+        state = JobRepository(session).claim_step(jid, position)
+    if state is None or JobStatus(state.status).terminal:
+        log.info("job %s; step %d skipped", "missing" if state is None else state.status, position)
+        return None
+    if state.step_status == StepStatus.SUCCEEDED:
+        log.info("step %d already done; delivered again", position)
+        return None
+    if state.step_status is None:
+        raise _fail_unstarted(jid, f"the job has no step {position}")
+    if state.attempt is None:  # the job changed between the statement's snapshot and its lock
+        log.info("step %d not started: the job changed meanwhile", position)
+        return None
     with session_scope() as session:
-        jobs = JobRepository(session)
-        state = jobs.step_state(jid, position)
-        if state is None or JobStatus(state.status).terminal:
-            log.info(
-                "job %s; step %d skipped", "missing" if state is None else state.status, position
+        try:
+            pipeline = _pipeline_of(
+                session, state.pipeline_id, state.pipeline_version_id, state.step_count
             )
-            return None
-        if state.step_status is None:
-            failure = f"the job has no step {position}"
-        elif state.step_status == StepStatus.SUCCEEDED:
-            log.info("step %d already done; delivered again", position)
-            return None
+        except PipelineConfigError as exc:
+            failure = f"pipeline {state.pipeline_id} cannot run: {exc}"
         else:
-            try:
-                pipeline = _pipeline_of(
-                    session, state.pipeline_id, state.pipeline_version_id, state.step_count
-                )
-            except PipelineConfigError as exc:
-                failure = f"pipeline {state.pipeline_id} cannot run: {exc}"
-            else:
-                return Claim(
-                    step=pipeline.steps[position - 1],
-                    datatype=pipeline.datatype,
-                    attempt=jobs.start_step(jid, position),
-                    payload=state.payload,
-                    last=position == state.step_count,
-                )
-        job = jobs.get(jid)
-        assert job is not None  # locked by step_state
-        jobs.fail(job, failure)
-    log.warning("job failed: %s", failure)
-    raise JobFailedError(failure)
+            return Claim(
+                step=pipeline.steps[position - 1],
+                datatype=pipeline.datatype,
+                attempt=state.attempt,
+                payload=state.payload,
+                last=position == state.step_count,
+            )
+    raise _fail(jid, failure, position, state.attempt, time.perf_counter())
 
 
 class SupersededError(Exception):
