@@ -109,15 +109,35 @@ def step_queue(type_id: str, settings: Settings | None = None) -> str:
     return io_queue_name(settings) if _io_bound_by_type()[type_id] else settings.queue_name
 
 
+def step_runs(
+    steps: Sequence[tuple[int, str]], settings: Settings | None = None
+) -> list[tuple[str, list[tuple[int, str]]]]:
+    """The steps, (position, step type) in order, cut into runs of adjacent positions that go
+    to the same queue: (queue, steps of the run). A run is one task, so a job whose model call
+    and detection row are both on the I/O queue goes through the broker twice, not three times.
+    """
+    settings = settings or get_settings()
+    runs: list[tuple[str, list[tuple[int, str]]]] = []
+    for position, step_type in steps:
+        queue = step_queue(step_type, settings)
+        if runs and runs[-1][0] == queue and runs[-1][1][-1][0] == position - 1:
+            runs[-1][1].append((position, step_type))
+        else:
+            runs.append((queue, [(position, step_type)]))
+    return runs
+
+
 def enqueue_job(
     job_id: uuid.UUID, steps: Sequence[tuple[int, str]], app: Celery | None = None
 ) -> None:
     """Hand the job's steps still to run, (position, step type) in order, to the workers
     (through `app`, by default the gateway's client).
 
-    One message: the first step's task, carrying the rest of the chain, which the worker sends
-    on as each step succeeds. A job with no step left, or with a step type not known here, gets
-    the planning task instead, which settles it.
+    One message: the first task, carrying the rest of the chain, which the worker sends on as
+    each task succeeds. A task runs a run of steps (`step_runs`): it is named after the run's
+    first step and its arguments are the job id, the first position and, for a run of more than
+    one step, the last. A job with no step left, or with a step type not known here, gets the
+    planning task instead, which settles it.
     """
     app = app or client()
     settings = get_settings()
@@ -126,17 +146,14 @@ def enqueue_job(
         # The planning task fails a job whose steps this code does not know, saying why.
         app.send_task(RUN_JOB_TASK, args=[str(job_id)], queue=settings.queue_name)
         return
-    chain(
-        *(
-            app.signature(
-                step_task_name(step_type),
-                args=(str(job_id), position),
-                immutable=True,
-                queue=step_queue(step_type, settings),
-            )
-            for position, step_type in steps
+    signatures = []
+    for queue, run in step_runs(steps, settings):
+        (first, step_type), last = run[0], run[-1][0]
+        args = (str(job_id), first) if last == first else (str(job_id), first, last)
+        signatures.append(
+            app.signature(step_task_name(step_type), args=args, immutable=True, queue=queue)
         )
-    ).apply_async()
+    chain(*signatures).apply_async()
 
 
 def queue_depths(app: Celery | None = None) -> dict[str, int]:

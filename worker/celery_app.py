@@ -9,7 +9,6 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
-    task_retry,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -61,18 +60,11 @@ def _serve_metrics(**_: Any) -> None:
 @task_prerun.connect
 def _task_starts(task_id: str, task: Any, args: Any = (), **_: Any) -> None:
     logcontext.enter(task_id, task.name, args)
-    metrics.task_started(task_id)
 
 
 @task_postrun.connect
-def _task_ends(task_id: str, task: Any, state: str | None = None, **_: Any) -> None:
-    metrics.task_finished(task_id, task.name, state)
+def _task_ends(task_id: str, **_: Any) -> None:
     logcontext.leave(task_id)
-
-
-@task_retry.connect
-def _task_retried(sender: Any, reason: Any = None, **_: Any) -> None:
-    metrics.task_retried(sender.name, reason)
 
 
 @worker_process_shutdown.connect

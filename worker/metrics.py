@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -27,18 +25,10 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-# Task states after a run, as the metrics name them.
-OUTCOMES = {
-    "SUCCESS": "succeeded",
-    "FAILURE": "failed",
-    "RETRY": "retried",
-    "IGNORED": "superseded",
-    "REJECTED": "rejected",
-}
 
 STEP_DURATION = Histogram(
     "pipeline_step_duration_seconds",
-    "Time a step task took in the worker, by step type and outcome.",
+    "Time a step took in the worker, from its claim to its result, by step type and outcome.",
     ["step", "outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
@@ -47,8 +37,6 @@ RETRIES = Counter(
     "Task retries by step type (`plan` for pipeline.run_job) and cause.",
     ["step", "cause"],
 )
-
-_started: dict[str, float] = {}
 
 
 def step_of(task_name: str) -> str | None:
@@ -67,23 +55,14 @@ def retry_cause(exc: BaseException | None) -> str:
     return "other"
 
 
-def task_started(task_id: str) -> None:
-    _started[task_id] = time.perf_counter()
+def step_finished(step: str, outcome: str, seconds: float) -> None:
+    """A step a worker started ended: `outcome` is succeeded, failed, retried or superseded."""
+    STEP_DURATION.labels(step=step, outcome=outcome).observe(seconds)
 
 
-def task_finished(task_id: str, task_name: str, state: str | None) -> None:
-    started = _started.pop(task_id, None)
-    step = step_of(task_name)
-    if started is None or step is None or step == "plan":
-        return
-    outcome = OUTCOMES.get(state or "", (state or "unknown").lower())
-    STEP_DURATION.labels(step=step, outcome=outcome).observe(time.perf_counter() - started)
-
-
-def task_retried(task_name: str, reason: Any) -> None:
-    step = step_of(task_name)
-    if step is not None:
-        RETRIES.labels(step=step, cause=retry_cause(getattr(reason, "exc", None))).inc()
+def retried(step: str, exc: BaseException) -> None:
+    """A task is sent again because of `exc`, met in `step` (a step type, or `plan`)."""
+    RETRIES.labels(step=step, cause=retry_cause(exc)).inc()
 
 
 def multiproc_folder(settings: Settings, port: int) -> Path:

@@ -20,9 +20,7 @@ def http_client() -> httpx.Client:
     if _http is None:
         # Connections open as needed: a pool process uses one, a worker of threads up to one
         # per thread (a smaller limit would make threads queue for a connection).
-        _http = httpx.Client(
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        )
+        _http = httpx.Client(limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
     return _http
 
 

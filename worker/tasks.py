@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Task
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, Retry
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from common.db import autocommit_scope, session_scope
-from common.logs import job_id_var
+from common.logs import job_id_var, step_var
 from common.models import JobStatus, StepStatus
 from common.pipeline import (
     BuiltPipeline,
@@ -37,7 +37,7 @@ from common.pipeline import (
 from common.queue import RUN_JOB_TASK, enqueue_job, step_task_name
 from common.repositories import PROCESSED, ImageRepository, JobRepository, PipelineRepository
 from common.settings import get_settings
-from worker import resources
+from worker import metrics, resources
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def run_job(self: Task, job_id: str) -> None:
         try:
             remaining = _plan(jid)
         except DB_UNAVAILABLE as exc:
-            raise _retry_after_outage(self, exc) from exc
+            raise _retry_after_outage(self, exc, "plan") from exc
         if remaining:
             enqueue_job(jid, remaining, app)
             log.info("chained %d step(s) from step %d", len(remaining), remaining[0][0])
@@ -249,7 +249,7 @@ def _backoff(base: float, retries: int, cap: float = 30.0) -> float:
     return float(min(cap, base * 2**retries) * (0.5 + random.random()))
 
 
-def _retry_after_outage(task: Task, exc: Exception) -> Exception:
+def _retry_after_outage(task: Task, exc: Exception, step: str) -> Exception:
     """The database could not be reached: try the task again later, without touching the job.
 
     If the retries run out, the job keeps its state and the recovery sweep re-enqueues it.
@@ -257,26 +257,82 @@ def _retry_after_outage(task: Task, exc: Exception) -> Exception:
     settings = get_settings()
     delay = _backoff(0.5, task.request.retries, cap=10.0)
     log.warning("database unavailable (%s); task retried in %.1f s", type(exc).__name__, delay)
-    retry: Exception = task.retry(
-        exc=exc, countdown=delay, max_retries=settings.db_outage_max_retries
-    )
+    try:
+        retry: Exception = task.retry(
+            exc=exc, countdown=delay, max_retries=settings.db_outage_max_retries
+        )
+    except Retry:
+        metrics.retried(step, exc)  # sent again; not when the retries ran out
+        raise
     return retry
 
 
-def run_step(task: Task, jid: uuid.UUID, position: int) -> None:
-    settings = get_settings()
+def run_steps(task: Task, jid: uuid.UUID, first: int, last: int) -> None:
+    """Run the job's steps `first` to `last` in turn (a run of adjacent steps on one queue).
+
+    A step found done (the task is a retry, or was delivered again) is passed over; the run
+    stops early when the job is gone or ended, or with its last step.
+    """
+    for position in range(first, last + 1):
+        claim = _start(task, jid, position)
+        if claim is None:
+            if _step_done(jid, position):
+                continue
+            return
+        token = step_var.set((position, claim.step.manifest.type_id))
+        try:
+            _run_claimed(task, jid, position, claim)
+        finally:
+            step_var.reset(token)
+        if claim.last:
+            return
+
+
+def _start(task: Task, jid: uuid.UUID, position: int) -> Claim | None:
     try:
-        claim = _claim(jid, position)
+        return _claim(jid, position)
     except DB_UNAVAILABLE as exc:
-        raise _retry_after_outage(task, exc) from exc
+        # The step's type is known once claimed: until then, the task's.
+        raise _retry_after_outage(task, exc, metrics.step_of(task.name) or "plan") from exc
     except JobFailedError:
         raise
     except Exception as exc:
         # A fault of this code, not of the job: the job fails, saying so, rather than waiting.
         log.exception("step %d could not start", position)
         raise _fail_unstarted(jid, f"step {position}: internal error: {exc!r}") from exc
-    if claim is None:
-        return
+
+
+def _step_done(jid: uuid.UUID, position: int) -> bool:
+    """Whether the run goes on past a step it did not start: the step had succeeded and the
+    job still runs."""
+    with autocommit_scope() as session:
+        state = JobRepository(session).step_state(jid, position)
+    return (
+        state is not None
+        and not JobStatus(state.status).terminal
+        and state.step_status == StepStatus.SUCCEEDED
+    )
+
+
+def _run_claimed(task: Task, jid: uuid.UUID, position: int, claim: Claim) -> None:
+    """Run a claimed step, timed for the metrics by outcome."""
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        _run_step(task, jid, position, claim)
+        outcome = "succeeded"
+    except Retry:
+        outcome = "retried"
+        raise
+    except Ignore:
+        outcome = "superseded"
+        raise
+    finally:
+        metrics.step_finished(claim.step.manifest.type_id, outcome, time.perf_counter() - started)
+
+
+def _run_step(task: Task, jid: uuid.UUID, position: int, claim: Claim) -> None:
+    settings = get_settings()
     step, attempt = claim.step, claim.attempt
     label = f"step {position} ({step.manifest.type_id})"
     started = time.perf_counter()
@@ -286,7 +342,7 @@ def run_step(task: Task, jid: uuid.UUID, position: int) -> None:
         log.info("%s: attempt %d superseded; its result is dropped", label, attempt)
         raise Ignore() from None
     except DB_UNAVAILABLE as exc:
-        raise _retry_after_outage(task, exc) from exc
+        raise _retry_after_outage(task, exc, step.manifest.type_id) from exc
     except TransientStepError as exc:
         if attempt > settings.step_max_retries:
             reason = f"{label}: {exc} (gave up after {attempt} attempts)"
@@ -298,6 +354,7 @@ def run_step(task: Task, jid: uuid.UUID, position: int) -> None:
             if job is not None and jobs.is_current_attempt(job, position, attempt):
                 jobs.note_step_error(job, position, f"{exc} (retrying in {delay:.1f} s)")
         log.warning("%s: %s; attempt %d in %.1f s", label, exc, attempt + 1, delay)
+        metrics.retried(step.manifest.type_id, exc)
         raise task.retry(exc=exc, countdown=delay, max_retries=None) from exc
     except StepError as exc:
         raise _fail(jid, f"{label}: {exc}", position, attempt, started) from exc
@@ -309,12 +366,15 @@ def run_step(task: Task, jid: uuid.UUID, position: int) -> None:
 
 def _register_step_task(type_id: str) -> None:
     @app.task(name=step_task_name(type_id), bind=True, throws=(JobFailedError,))
-    def step_task(self: Task, job_id: str, position: int) -> None:
+    def step_task(self: Task, job_id: str, position: int, last: int | None = None) -> None:
+        """Run step `position` of the job, and the steps after it up to `last` if given."""
         with _job_logging(job_id) as jid:
             # Messages are JSON from anyone who can reach the broker: check what they carry.
             if type(position) is not int:
                 raise JobFailedError(f"task argument is not a step position: {position!r}")
-            run_step(self, jid, position)
+            if last is not None and (type(last) is not int or last < position):
+                raise JobFailedError(f"task argument is not a last step position: {last!r}")
+            run_steps(self, jid, position, position if last is None else last)
 
 
 for _step in resources.registry().steps:

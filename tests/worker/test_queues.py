@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from common.pipeline import default_registry
-from common.queue import celery_config, queue_names, step_queue
+from common.queue import celery_config, queue_names, step_queue, step_runs
 from common.settings import Settings
 from tests import images
 from tests.api.helpers import QueueSpy, submit
@@ -69,22 +69,53 @@ def test_a_split_deployment_runs_each_step_on_its_own_kind_of_worker(split: Any)
         client.close()
 
     assert [job["status"] for job in finished] == ["succeeded"] * 3
-    # Each step's task was pushed to its queue, once per job.
-    by_task = {(p["task"], p["queue"]) for p in pushed}
-    assert by_task == {
-        ("pipeline.step.image.fit@v1", queue),
-        ("pipeline.step.model.detect_car@v1", f"{queue}.io"),
-        ("pipeline.step.storage.save_car_detection@v1", f"{queue}.io"),
-    }
-    assert len(pushed) == 9
-    # And each worker ran only its own kind of step (Celery logs "Task <name>[<id>] received").
+    # One task per run of adjacent steps on a queue: the fit on the CPU queue, then the model
+    # call and the detection's row in one task on the I/O queue; once per job.
+    by_task = [(p["task"], p["queue"], re.findall(r", (\d+)", p["args"])) for p in pushed]
+    assert sorted(by_task) == sorted(
+        [
+            *[("pipeline.step.image.fit@v1", queue, ["1"])] * 3,
+            *[("pipeline.step.model.detect_car@v1", f"{queue}.io", ["2", "3"])] * 3,
+        ]
+    )
+    # And each worker ran only its own kind of step (Celery logs "Task <name>[<id>] received";
+    # the worker logs "step <n> (<type>) done").
     cpu_log, io_log = deployment.log("cpu-worker"), deployment.log("io-worker")
 
-    def ran(log: str, type_id: str) -> int:
+    def received(log: str, type_id: str) -> int:
         return len(
             re.findall(rf"Task pipeline\.step\.{re.escape(type_id)}\[[-0-9a-f]+\] received", log)
         )
 
-    assert [ran(cpu_log, t) for t in ("image.fit@v1", *sorted(WAITING_STEPS))] == [3, 0, 0, 0]
-    assert [ran(io_log, t) for t in ("image.fit@v1", *sorted(WAITING_STEPS))] == [0, 3, 0, 3]
-    assert sorted(WAITING_STEPS)[1] == "notify.webhook@v1"  # (not in the car pipeline)
+    def done(log: str, position: int, type_id: str) -> int:
+        return log.count(f"step {position} ({type_id}) done")
+
+    car_steps = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
+    assert [received(cpu_log, t) for t in car_steps] == [3, 0, 0]
+    assert [received(io_log, t) for t in car_steps] == [0, 3, 0]
+    assert [done(cpu_log, n, t) for n, t in enumerate(car_steps, start=1)] == [3, 0, 0]
+    assert [done(io_log, n, t) for n, t in enumerate(car_steps, start=1)] == [0, 3, 3]
+
+
+def test_adjacent_steps_on_the_same_queue_make_one_run() -> None:
+    settings = Settings(queue_name="jobs")
+    steps = [
+        (1, "image.fit@v1"),
+        (2, "model.detect_car@v1"),
+        (3, "storage.save_car_detection@v1"),
+        (4, "image.grayscale@v1"),
+        (5, "notify.webhook@v1"),
+    ]
+
+    assert step_runs(steps, settings) == [
+        ("jobs", [(1, "image.fit@v1")]),
+        ("jobs.io", [(2, "model.detect_car@v1"), (3, "storage.save_car_detection@v1")]),
+        ("jobs", [(4, "image.grayscale@v1")]),
+        ("jobs.io", [(5, "notify.webhook@v1")]),
+    ]
+    # Only adjacent positions: steps left after a retry may have gaps between them.
+    gapped = [(2, "model.detect_car@v1"), (4, "storage.save_car_detection@v1")]
+    assert [positions for _, positions in step_runs(gapped, settings)] == [
+        [(2, "model.detect_car@v1")],
+        [(4, "storage.save_car_detection@v1")],
+    ]

@@ -134,6 +134,35 @@ def test_tasks_delivered_again_after_success_change_nothing(
     assert (after.id, after.created_at) == (before.id, before.created_at)
 
 
+def test_a_run_delivered_again_goes_on_past_the_steps_it_finds_done(
+    api: httpx.Client, session: Session
+) -> None:
+    pipeline_id = add_pipeline(
+        "two-cpu-steps", [{"type": "image.fit@v1"}, {"type": "image.grayscale@v1"}]
+    )
+    # A job whose first step succeeded and whose second did not start, as when a task running
+    # both is delivered again after a worker died between them. No task was sent for it.
+    with session_scope() as setup:
+        jobs = JobRepository(setup)
+        job = jobs.add(pipeline_id, ["image.fit@v1", "image.grayscale@v1"])
+        ImageRepository(setup).put(job.id, "original", "image/jpeg", images.jpeg(seed=23))
+        job.steps[0].status = "succeeded"
+        job_id = str(job.id)
+
+    client().send_task(
+        step_task_name("image.fit@v1"), args=[job_id, 1, 2], queue=TEST_ENV["QUEUE_NAME"]
+    )
+    job_view = wait_for_job(api, job_id)
+
+    assert job_view["status"] == "succeeded"
+    steps = job_view["steps"]
+    assert isinstance(steps, list)
+    # The fit was not run again; the grayscale step ran once, in the same task.
+    assert [(s["status"], s["attempts"]) for s in steps] == [("succeeded", 0), ("succeeded", 1)]
+    processed = ImageRepository(session).get(uuid.UUID(job_id), "processed")
+    assert processed is not None
+
+
 @pytest.fixture
 def unreachable_model(system: System, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A second worker and API on their own queue, whose model server address answers nothing."""
@@ -175,7 +204,16 @@ def test_an_unreachable_model_server_is_retried_then_fails_the_job(
 
 
 @pytest.mark.parametrize(
-    "args", [["not-a-uuid", 1], [None, 1], ["JOB", "1"], ["JOB", 1.0], ["JOB", True]]
+    "args",
+    [
+        ["not-a-uuid", 1],
+        [None, 1],
+        ["JOB", "1"],
+        ["JOB", 1.0],
+        ["JOB", True],
+        ["JOB", 1, "3"],
+        ["JOB", 2, 1],
+    ],
 )
 def test_malformed_task_arguments_are_refused_and_change_no_job(
     api: httpx.Client, system: System, args: list[Any]
