@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from common.settings import get_settings
@@ -27,17 +29,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-# Set by the workers (see `for_workers`): their engines skip the pre-ping.
-_workers = False
-
-
-def for_workers() -> None:
-    """Build this process's engine the way a worker wants it: without a pre-ping round trip on
-    every checkout. A connection a database restart killed fails its first statement instead;
-    the pool then drops all its connections and the task is retried, as for any outage."""
-    global _workers
-    _workers = True
-    reset_engine()
+def _drop_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """On checkout: an idle connection whose socket has something to read was closed by the
+    server (a restart, an idle timeout). The pool drops it and takes another. This costs a
+    poll instead of the pre-ping's round trip; a connection that died silently still fails its
+    first statement, and the pool then drops all its connections."""
+    try:
+        fd = dbapi_conn.fileno()
+    except Exception as exc:  # closed, or broken: either way not usable
+        raise DisconnectionError(f"connection unusable: {exc!r}") from exc
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection")
 
 
 def make_engine(url: str) -> Engine:
@@ -45,15 +49,15 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # Pre-ping replaces connections a database restart killed; the connect timeout keeps a
-    # request or a sweep from hanging on an unreachable server. The pool keeps as many
-    # connections as the API has threads (40): a smaller pool under load closes and reopens
-    # connections, and a new PostgreSQL backend costs more CPU than the request it serves.
-    # Connections open lazily, so a worker process still holds only the one it uses.
+    # The connect timeout keeps a request or a sweep from hanging on an unreachable server.
+    # The pool keeps as many connections as the API has threads (40): a smaller pool under
+    # load closes and reopens connections, and a new PostgreSQL backend costs more CPU than the
+    # request it serves. Connections open lazily, so a worker process holds only the one it
+    # uses.
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
-    return create_engine(
-        url, pool_pre_ping=not _workers, pool_size=40, max_overflow=10, connect_args=connect_args
-    )
+    engine = create_engine(url, pool_size=40, max_overflow=10, connect_args=connect_args)
+    event.listen(engine, "checkout", _drop_if_closed)
+    return engine
 
 
 def get_engine() -> Engine:

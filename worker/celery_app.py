@@ -9,7 +9,6 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
-    worker_init,
     worker_process_init,
     worker_process_shutdown,
 )
@@ -36,17 +35,11 @@ def _setup_logging(**_: Any) -> None:
     configure_logging(get_settings().log_level)
 
 
-@worker_init.connect
-def _worker_starts(**_: Any) -> None:
-    # A worker of threads runs its tasks in this process: no pre-ping for them either.
-    db.for_workers()
-
-
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     from worker import resources
 
-    db.for_workers()
+    db.reset_engine()
     resources.reset_http_client()
 
 
