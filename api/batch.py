@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 from api.backpressure import check_backpressure
 from api.errors import ApiError
 from api.services import hand_over, open_pipeline, read_image, step_types_of
-from common.models import Job
-from common.repositories import ORIGINAL, ImageRepository, JobRepository
+from common.repositories import ORIGINAL, ImageRepository, JobRepository, QueuedJob
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ def _at(index: int, upload: UploadFile, exc: ApiError) -> ApiError:
 
 def submit_batch(
     session: Session, settings: Settings, pipeline_id: int, uploads: list[UploadFile]
-) -> list[Job]:
+) -> list[QueuedJob]:
     """One job per image, in upload order. Every image is checked before anything is stored;
     the uploads stay spooled on disk, and are streamed into the database from there."""
     if len(uploads) > settings.max_batch_images:
@@ -53,11 +52,11 @@ def submit_batch(
     jobs_repo, images = JobRepository(session), ImageRepository(session)
     jobs = []
     for upload, (size, content_type) in zip(uploads, checked, strict=True):
-        job = jobs_repo.add(pipeline_id, step_types, version.id)
+        job = jobs_repo.insert(pipeline_id, step_types, version.id)
         images.put_file(job.id, ORIGINAL, content_type, upload.file, size)
         jobs.append(job)
     session.commit()
     for job in jobs:
-        hand_over(session, job)
+        hand_over(session, job.id, job.pipeline_id, job.steps)
     log.info("batch of %d jobs queued for pipeline %d", len(jobs), pipeline_id)
     return jobs

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -24,7 +25,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.db import session_scope
-from common.models import Job, JobStatus
+from common.models import JobStatus
 from common.queue import check_broker, queue_depths
 from common.repositories import JobRepository
 
@@ -46,15 +47,15 @@ SUBMIT_LATENCY = Histogram(
 )
 
 
-def job_submitted(job: Job, kind: str) -> None:
+def job_submitted(job_id: uuid.UUID, pipeline_id: int, kind: str) -> None:
     """Count and log a job handed to the workers: `kind` is new, or retry."""
-    SUBMITTED.labels(pipeline=str(job.pipeline_id), kind=kind).inc()
+    SUBMITTED.labels(pipeline=str(pipeline_id), kind=kind).inc()
     log.info(
         "job %s handed to the workers (pipeline %d, %s)",
-        job.id,
-        job.pipeline_id,
+        job_id,
+        pipeline_id,
         kind,
-        extra={"job_id": str(job.id)},
+        extra={"job_id": str(job_id)},
     )
 
 

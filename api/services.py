@@ -23,6 +23,7 @@ from common.repositories import (
     ImageRepository,
     JobRepository,
     PipelineRepository,
+    QueuedJob,
 )
 from common.settings import Settings
 
@@ -55,40 +56,58 @@ def open_pipeline(session: Session, pipeline_id: int) -> tuple[Pipeline, Pipelin
 
 
 def step_types_of(version: PipelineVersion) -> list[str]:
-    """The version's step type ids (an alias of the earlier config format as its type id)."""
-    registry = catalogue_registry()
-    types = []
-    for step in parse_config(version.config).steps:
-        known = registry.step(step.type)
-        types.append(step.type if known is None else known.manifest.type_id)
-    return types
+    """The version's step type ids (an alias of the earlier config format as its type id).
+    A stored version never changes: its step types are worked out once per process."""
+    found = _step_types.get(version.id)
+    if found is None:
+        registry = catalogue_registry()
+        found = []
+        for step in parse_config(version.config).steps:
+            known = registry.step(step.type)
+            found.append(step.type if known is None else known.manifest.type_id)
+        if len(_step_types) >= _MAX_VERSIONS:
+            _step_types.clear()
+        _step_types[version.id] = found
+    return list(found)
 
 
-def submit_job(session: Session, settings: Settings, pipeline_id: int, upload: UploadFile) -> Job:
+_step_types: dict[int, list[str]] = {}
+_MAX_VERSIONS = 1024
+
+
+def submit_job(
+    session: Session, settings: Settings, pipeline_id: int, upload: UploadFile
+) -> QueuedJob:
     """Store the job and its image, then enqueue it; nothing is stored for a bad request."""
     check_backpressure(session, settings)
     size, content_type = read_image(upload, settings)
     _, version = open_pipeline(session, pipeline_id)
-    jobs = JobRepository(session)
-    job = jobs.add(pipeline_id, step_types_of(version), version.id)
+    job = JobRepository(session).insert(pipeline_id, step_types_of(version), version.id)
     ImageRepository(session).put_file(job.id, ORIGINAL, content_type, upload.file, size)
     session.commit()
-    hand_over(session, job)  # logs the job's id, as for a batch's jobs and a retry
+    hand_over(session, job.id, job.pipeline_id, job.steps)  # logs the job's id
     return job
 
 
-def hand_over(session: Session, job: Job, kind: str = "new") -> None:
-    """Enqueue a committed job (a worker must find the job it is handed).
+def hand_over(
+    session: Session,
+    job_id: uuid.UUID,
+    pipeline_id: int,
+    steps: list[tuple[int, str]],
+    kind: str = "new",
+) -> None:
+    """Enqueue a committed job's `steps` still to run (a worker must find the job it is
+    handed).
 
     The job is already safe in the database: if the broker cannot take it now, it stays queued
     and the workers' recovery sweep hands it over once the broker is back.
     """
-    job_submitted(job, kind)
+    job_submitted(job_id, pipeline_id, kind)
     try:
-        enqueue_job(job.id, job.steps_to_run())
+        enqueue_job(job_id, steps)
     except Exception as exc:  # noqa: BLE001 - any broker failure means "later", not "lost"
-        log.warning("broker unavailable; job %s left to the recovery sweep: %r", job.id, exc)
-        JobRepository(session).not_enqueued(job)
+        log.warning("broker unavailable; job %s left to the recovery sweep: %r", job_id, exc)
+        JobRepository(session).not_enqueued(job_id)
         session.commit()
 
 
@@ -106,7 +125,7 @@ def retry_job(session: Session, job_id: uuid.UUID) -> Job:
         )
     jobs.reset_for_retry(job)
     session.commit()
-    hand_over(session, job, kind="retry")
+    hand_over(session, job.id, job.pipeline_id, job.steps_to_run(), kind="retry")
     log.info("job %s queued again from step %s", job.id, job.current_step)
     return job
 

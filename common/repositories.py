@@ -398,13 +398,63 @@ class JobFilter:
     created_until: datetime | None = None
 
 
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job just stored, as the hand-over to the workers needs it."""
+
+    id: uuid.UUID
+    pipeline_id: int
+    steps: list[tuple[int, str]]  # (position, step type), all pending
+
+
+_INSERT_JOB = _jobs.insert()
+_INSERT_STEPS = _steps.insert()
+
+
 class JobRepository(_Repository):
+    def insert(
+        self, pipeline_id: int, step_types: Sequence[str], pipeline_version_id: int
+    ) -> QueuedJob:
+        """A queued job running `pipeline_version_id`, counted as handed to the broker (see
+        `not_enqueued` if that fails). Two Core inserts, no ORM objects: every submit runs it."""
+        now = utcnow()
+        job_id = uuid.uuid4()
+        self.session.execute(
+            _INSERT_JOB,
+            {
+                "id": job_id,
+                "pipeline_id": pipeline_id,
+                "pipeline_version_id": pipeline_version_id,
+                "status": JobStatus.QUEUED,
+                "payload": {},
+                "created_at": now,
+                "updated_at": now,
+                "enqueued_at": now,
+                "enqueue_count": 1,
+            },
+        )
+        steps = list(enumerate(step_types, start=1))
+        if steps:
+            self.session.execute(
+                _INSERT_STEPS,
+                [
+                    {
+                        "job_id": job_id,
+                        "position": position,
+                        "step_type": step_type,
+                        "status": StepStatus.PENDING,
+                        "attempts": 0,
+                    }
+                    for position, step_type in steps
+                ],
+            )
+        return QueuedJob(job_id, pipeline_id, steps)
+
     def add(
         self, pipeline_id: int, step_types: Sequence[str], pipeline_version_id: int | None = None
     ) -> Job:
-        """A queued job, counted as handed to the broker (see `not_enqueued` if that fails).
-
-        It runs `pipeline_version_id`, by default the pipeline's current version."""
+        """`insert`, returning the job as an ORM object; it runs `pipeline_version_id`, by
+        default the pipeline's current version."""
         if pipeline_version_id is None:
             pipeline_version_id = self.session.scalar(
                 select(PipelineVersion.id)
@@ -413,23 +463,10 @@ class JobRepository(_Repository):
                     Pipeline.id == pipeline_id, PipelineVersion.version == Pipeline.current_version
                 )
             )
-        now = utcnow()
-        job = Job(
-            pipeline_id=pipeline_id,
-            pipeline_version_id=pipeline_version_id,
-            status=JobStatus.QUEUED,
-            payload={},
-            created_at=now,
-            updated_at=now,
-            enqueued_at=now,
-            enqueue_count=1,
-            steps=[
-                JobStep(position=position, step_type=step_type, status=StepStatus.PENDING)
-                for position, step_type in enumerate(step_types, start=1)
-            ],
-        )
-        self.session.add(job)
-        self.session.flush()
+        assert pipeline_version_id is not None, f"there is no pipeline {pipeline_id}"
+        queued = self.insert(pipeline_id, step_types, pipeline_version_id)
+        job = self.get(queued.id)
+        assert job is not None
         return job
 
     def get(
@@ -482,10 +519,13 @@ class JobRepository(_Repository):
         stmt = select(func.count()).select_from(Job).where(Job.status == status)
         return int(self.session.scalar(stmt) or 0)
 
-    def not_enqueued(self, job: Job) -> None:
+    def not_enqueued(self, job_id: uuid.UUID) -> None:
         """The broker did not take the job: the recovery sweep will hand it over."""
-        job.enqueued_at = None
-        job.enqueue_count -= 1
+        self.session.execute(
+            update(_jobs)
+            .where(_jobs.c.id == job_id)
+            .values(enqueued_at=None, enqueue_count=_jobs.c.enqueue_count - 1)
+        )
 
     def enqueued(self, job: Job) -> None:
         now = utcnow()

@@ -71,9 +71,7 @@ def sweep(app: Celery) -> SweepResult:
         with session_scope() as session:
             jobs = JobRepository(session)
             for job_id in result.not_taken:
-                refused = jobs.get(job_id, for_update=True)
-                if refused is not None:
-                    jobs.not_enqueued(refused)
+                jobs.not_enqueued(job_id)
     if result.enqueued or result.failed:
         log.warning(
             "recovery: re-enqueued %d job(s), failed %d, broker refused %d",
