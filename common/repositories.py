@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any, cast
 
 from sqlalchemy import (
+    Boolean,
     Integer,
+    LargeBinary,
     String,
     Table,
     and_,
@@ -241,8 +243,15 @@ _CLAIM_STEP = text(
         RETURNING job_steps.attempts
     )
     SELECT job.status, job.pipeline_id, job.pipeline_version_id, job.payload, job.step_count,
-           job.step_status, (SELECT attempts FROM started_step) AS attempt
+           job.step_status, (SELECT attempts FROM started_step) AS attempt,
+           image.id AS image_id, image.variant, image.content_type, image.size
       FROM job
+      LEFT JOIN LATERAL (
+            SELECT i.id, i.variant, i.content_type, i.size FROM job_images i
+             WHERE i.job_id = job.id AND i.variant IN ('original', 'processed')
+             ORDER BY i.variant = 'processed' DESC
+             LIMIT 1
+      ) image ON true
     """
 ).columns(
     status=String(),
@@ -252,7 +261,58 @@ _CLAIM_STEP = text(
     step_count=Integer(),
     step_status=String(),
     attempt=Integer(),
+    image_id=Integer(),
+    variant=String(),
+    content_type=String(),
+    size=Integer(),
 )
+# PostgreSQL: a step's result in one statement, as `_FINISH_JOB`, then `_FINISH_STEP` (which
+# only matches the current attempt), then the processed image if the step made one (only if the
+# step's row was updated). The caller rolls back unless both rows were updated.
+_FINISH_ATTEMPT = text(
+    """
+    WITH job AS (
+        UPDATE jobs
+           SET payload = :p_payload, status = :p_status, finished_at = :p_finished_at,
+               updated_at = :p_now
+         WHERE id = :p_job_id AND status = 'running'
+        RETURNING id
+    ), step AS (
+        UPDATE job_steps
+           SET status = 'succeeded', finished_at = :p_now, duration_ms = :p_duration_ms
+          FROM job
+         WHERE job_steps.job_id = job.id AND job_steps.position = :p_position
+           AND job_steps.attempts = :p_attempt AND job_steps.status = 'running'
+        RETURNING job_steps.job_id
+    ), image AS (
+        INSERT INTO job_images (job_id, variant, content_type, size, data, created_at)
+        SELECT step.job_id, 'processed', :p_content_type, :p_size, :p_data, :p_now
+          FROM step
+         WHERE :p_has_image
+        ON CONFLICT (job_id, variant) DO UPDATE
+           SET content_type = excluded.content_type, size = excluded.size, data = excluded.data,
+               created_at = excluded.created_at
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM job) AS jobs, (SELECT count(*) FROM step) AS steps,
+           (SELECT count(*) FROM image) AS images
+    """
+).bindparams(
+    bindparam("p_payload", type_=JSONType),
+    bindparam("p_finished_at", type_=UtcDateTime()),
+    bindparam("p_now", type_=UtcDateTime()),
+    bindparam("p_data", type_=LargeBinary()),
+    bindparam("p_has_image", type_=Boolean()),
+)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    id: int
+    variant: str
+    content_type: str
+    size: int
+    data: bytes = b""  # empty unless asked for
 
 
 @dataclass(frozen=True)
@@ -266,6 +326,7 @@ class StepState:
     step_count: int
     step_status: str | None  # None: the job has no step at that position
     attempt: int | None = None  # set by `claim_step` when it started the step
+    image: StoredImage | None = None  # set by `claim_step`: the image the steps work on
 
     @property
     def claimable(self) -> bool:
@@ -275,15 +336,6 @@ class StepState:
             and self.step_status is not None
             and self.step_status != StepStatus.SUCCEEDED
         )
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    id: int
-    variant: str
-    content_type: str
-    size: int
-    data: bytes = b""  # empty unless asked for
 
 
 class _Repository:
@@ -578,11 +630,28 @@ class JobRepository(_Repository):
         if self.session.get_bind().dialect.name == "postgresql":
             params = {"p_job_id": job_id, "p_position": position, "p_now": utcnow()}
             row = self.session.execute(_CLAIM_STEP, params).first()
-            return None if row is None else StepState(*row)
+            if row is None:
+                return None
+            return StepState(
+                status=row.status,
+                pipeline_id=row.pipeline_id,
+                pipeline_version_id=row.pipeline_version_id,
+                payload=row.payload,
+                step_count=row.step_count,
+                step_status=row.step_status,
+                attempt=row.attempt,
+                image=None
+                if row.image_id is None
+                else StoredImage(row.image_id, row.variant, row.content_type, row.size),
+            )
         state = self.step_state(job_id, position)
         if state is None or not state.claimable:
             return state
-        return dataclasses.replace(state, attempt=self.start_step(job_id, position))
+        return dataclasses.replace(
+            state,
+            attempt=self.start_step(job_id, position),
+            image=ImageRepository(self.session).current(job_id),
+        )
 
     def start_step(self, job_id: uuid.UUID, position: int) -> int:
         """Mark the step (and a queued job) running; returns the attempt number, which fences
@@ -609,36 +678,46 @@ class JobRepository(_Repository):
         payload: dict[str, Any],
         *,
         last: bool,
+        image: tuple[str, bytes] | None = None,
     ) -> bool:
-        """Record a step's success, if `attempt` is still its current one; else False (and the
-        caller rolls back).
+        """Record a step's success and the processed `image` (content type, bytes) it made, if
+        `attempt` is still its current one; else False (and the caller rolls back).
 
         The job's row is updated first, which takes the lock a claim takes too.
         """
         now = utcnow()
-        job = self.session.execute(
-            _FINISH_JOB,
-            {
-                "p_job_id": job_id,
-                "p_payload": payload,
-                "p_status": JobStatus.SUCCEEDED if last else JobStatus.RUNNING,
-                "p_finished_at": now if last else None,
-                "p_now": now,
-            },
-        )
+        params = {
+            "p_job_id": job_id,
+            "p_position": position,
+            "p_attempt": attempt,
+            "p_duration_ms": duration_ms,
+            "p_payload": payload,
+            "p_status": JobStatus.SUCCEEDED if last else JobStatus.RUNNING,
+            "p_finished_at": now if last else None,
+            "p_now": now,
+        }
+        if self.session.get_bind().dialect.name == "postgresql":
+            content_type, data = image if image is not None else (None, None)
+            row = self.session.execute(
+                _FINISH_ATTEMPT,
+                {
+                    **params,
+                    "p_content_type": content_type,
+                    "p_size": None if data is None else len(data),
+                    "p_data": data,
+                    "p_has_image": image is not None,
+                },
+            ).one()
+            return bool(row.jobs == 1 and row.steps == 1)
+        job = self.session.execute(_FINISH_JOB, params)
         if job.rowcount != 1:  # type: ignore[attr-defined]
             return False
-        step = self.session.execute(
-            _FINISH_STEP,
-            {
-                "p_job_id": job_id,
-                "p_position": position,
-                "p_attempt": attempt,
-                "p_duration_ms": duration_ms,
-                "p_now": now,
-            },
-        )
-        return bool(step.rowcount == 1)  # type: ignore[attr-defined]
+        step = self.session.execute(_FINISH_STEP, params)
+        if step.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        if image is not None:
+            ImageRepository(self.session).put(job_id, PROCESSED, *image)
+        return True
 
     def succeed(self, job: Job) -> None:
         now = utcnow()

@@ -35,7 +35,12 @@ from common.pipeline import (
     TransientStepError,
 )
 from common.queue import RUN_JOB_TASK, enqueue_job, step_task_name
-from common.repositories import PROCESSED, ImageRepository, JobRepository, PipelineRepository
+from common.repositories import (
+    ImageRepository,
+    JobRepository,
+    PipelineRepository,
+    StoredImage,
+)
 from common.settings import get_settings
 from worker import metrics, resources
 from worker.celery_app import app
@@ -131,6 +136,7 @@ class Claim:
     attempt: int
     payload: dict[str, Any]
     last: bool
+    image: StoredImage | None  # the image the step works on, without its bytes
 
 
 def _claim(jid: uuid.UUID, position: int) -> Claim | None:
@@ -167,6 +173,7 @@ def _claim(jid: uuid.UUID, position: int) -> Claim | None:
                 attempt=state.attempt,
                 payload=state.payload,
                 last=position == state.step_count,
+                image=state.image,
             )
     raise _fail(jid, failure, position, state.attempt, time.perf_counter())
 
@@ -181,8 +188,10 @@ def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
     step = claim.step
     reads_image = step.manifest.reads_image
     with session_scope() as session:
-        images = ImageRepository(session)
-        image = images.current(jid, with_data=reads_image)
+        # A step that reads the image reads its bytes now; the others need what the claim read.
+        image = (
+            ImageRepository(session).current(jid, with_data=True) if reads_image else claim.image
+        )
         if image is None:
             raise StepError("the job's image is gone")
         data = claim.datatype.model_validate(
@@ -197,6 +206,7 @@ def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
         )
         result = step.run(data, ctx)
         duration_ms = (time.perf_counter() - started) * 1000
+        made_image = reads_image and result.image is not data.image
         recorded = JobRepository(session).finish_attempt(
             jid,
             position,
@@ -204,11 +214,10 @@ def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
             duration_ms,
             result.fields_without_image(),
             last=claim.last,
+            image=(result.content_type, result.image) if made_image else None,
         )
         if not recorded:
             raise SupersededError
-        if reads_image and result.image is not data.image:
-            images.put(jid, PROCESSED, result.content_type, result.image)
     log.info(
         "step %d (%s) done in %.1f ms%s",
         position,
