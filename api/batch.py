@@ -41,18 +41,18 @@ def submit_batch(
             "(MAX_BATCH_IMAGES): send the rest in another batch",
         )
     check_backpressure(session, settings)
-    _, version = open_pipeline(session, pipeline_id)
+    version_id = open_pipeline(session, pipeline_id)
     checked = []
     for index, upload in enumerate(uploads):
         try:
             checked.append(read_image(upload, settings))
         except ApiError as exc:
             raise _at(index, upload, exc) from exc
-    step_types = step_types_of(version)
+    step_types = step_types_of(session, version_id)
     jobs_repo, images = JobRepository(session), ImageRepository(session)
     jobs = []
     for upload, (size, content_type) in zip(uploads, checked, strict=True):
-        job = jobs_repo.insert(pipeline_id, step_types, version.id)
+        job = jobs_repo.insert(pipeline_id, step_types, version_id)
         images.put_file(job.id, ORIGINAL, content_type, upload.file, size)
         jobs.append(job)
     session.commit()

@@ -14,7 +14,8 @@ from api.errors import ApiError
 from api.metrics import job_submitted
 from api.schemas import JobView
 from api.uploads import check_image, file_size, image_bytes
-from common.models import Job, JobStatus, Pipeline, PipelineVersion
+from common.db import statements_commit_themselves
+from common.models import Job, JobStatus
 from common.pipeline import parse_config
 from common.queue import enqueue_job
 from common.repositories import (
@@ -38,28 +39,30 @@ def read_image(upload: UploadFile, settings: Settings) -> tuple[int, str]:
         return size, check_image(data, settings).content_type
 
 
-def open_pipeline(session: Session, pipeline_id: int) -> tuple[Pipeline, PipelineVersion]:
-    """The pipeline and its current version, the one a job submitted now runs; 404 if there is
-    no such pipeline, 409 if it is archived."""
-    found = PipelineRepository(session).get_current(pipeline_id)
+def open_pipeline(session: Session, pipeline_id: int) -> int:
+    """The id of the pipeline's current version, the one a job submitted now runs; 404 if
+    there is no such pipeline, 409 if it is archived."""
+    found = PipelineRepository(session).current_version_id(pipeline_id)
     if found is None:
         raise ApiError(404, "pipeline_not_found", f"there is no pipeline {pipeline_id}")
-    pipeline, version = found
-    if pipeline.archived_at is not None:
+    version_id, archived_at = found
+    if archived_at is not None:
         raise ApiError(
             409,
             "pipeline_archived",
-            f"pipeline {pipeline_id} was archived at {pipeline.archived_at.isoformat()} and "
+            f"pipeline {pipeline_id} was archived at {archived_at.isoformat()} and "
             "takes no new jobs; choose another pipeline",
         )
-    return pipeline, version
+    return version_id
 
 
-def step_types_of(version: PipelineVersion) -> list[str]:
+def step_types_of(session: Session, version_id: int) -> list[str]:
     """The version's step type ids (an alias of the earlier config format as its type id).
     A stored version never changes: its step types are worked out once per process."""
-    found = _step_types.get(version.id)
+    found = _step_types.get(version_id)
     if found is None:
+        version = PipelineRepository(session).version_by_id(version_id)
+        assert version is not None, f"there is no pipeline version {version_id}"
         registry = catalogue_registry()
         found = []
         for step in parse_config(version.config).steps:
@@ -67,23 +70,34 @@ def step_types_of(version: PipelineVersion) -> list[str]:
             found.append(step.type if known is None else known.manifest.type_id)
         if len(_step_types) >= _MAX_VERSIONS:
             _step_types.clear()
-        _step_types[version.id] = found
+        _step_types[version_id] = found
     return list(found)
 
 
 _step_types: dict[int, list[str]] = {}
 _MAX_VERSIONS = 1024
 
+# An upload up to this size (the multipart parser keeps it in memory) is stored with its job
+# in one statement; a larger one streams into the database within a transaction.
+INLINE_UPLOAD_MAX = 1024 * 1024
+
 
 def submit_job(
     session: Session, settings: Settings, pipeline_id: int, upload: UploadFile
 ) -> QueuedJob:
     """Store the job and its image, then enqueue it; nothing is stored for a bad request."""
-    check_backpressure(session, settings)
     size, content_type = read_image(upload, settings)
-    _, version = open_pipeline(session, pipeline_id)
-    job = JobRepository(session).insert(pipeline_id, step_types_of(version), version.id)
-    ImageRepository(session).put_file(job.id, ORIGINAL, content_type, upload.file, size)
+    inline = size <= INLINE_UPLOAD_MAX
+    if inline:
+        statements_commit_themselves(session)  # on PostgreSQL; the insert is one statement
+    check_backpressure(session, settings)
+    version_id = open_pipeline(session, pipeline_id)
+    jobs, step_types = JobRepository(session), step_types_of(session, version_id)
+    if inline:
+        job = jobs.insert(pipeline_id, step_types, version_id, (content_type, upload.file.read()))
+    else:
+        job = jobs.insert(pipeline_id, step_types, version_id)
+        ImageRepository(session).put_file(job.id, ORIGINAL, content_type, upload.file, size)
     session.commit()
     hand_over(session, job.id, job.pipeline_id, job.steps)  # logs the job's id
     return job

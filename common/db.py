@@ -117,3 +117,13 @@ def autocommit_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def statements_commit_themselves(session: Session) -> bool:
+    """On PostgreSQL, before the session's first statement: each statement the session runs is
+    its own transaction (autocommit), for work done in one statement. Elsewhere nothing changes
+    and this says False."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True

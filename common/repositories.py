@@ -197,7 +197,7 @@ class _CopyRow:
 
 
 _CURRENT_VERSION = (
-    select(Pipeline, PipelineVersion)
+    select(Pipeline.archived_at, PipelineVersion.id)
     .join(
         PipelineVersion,
         and_(
@@ -206,6 +206,31 @@ _CURRENT_VERSION = (
         ),
     )
     .where(Pipeline.id == bindparam("p_pipeline_id"))
+)
+
+# PostgreSQL: a new job, its steps and its image in one statement (so one round trip and, run
+# on its own, one transaction). The steps' rows reference the job's row, which the foreign key
+# checks at the end of the statement find.
+_INSERT_JOB_WITH_IMAGE = text(
+    """
+    WITH job AS (
+        INSERT INTO jobs (id, pipeline_id, pipeline_version_id, status, payload, created_at,
+                          updated_at, enqueued_at, enqueue_count)
+        VALUES (:p_job_id, :p_pipeline_id, :p_version_id, 'queued', '{}', :p_now, :p_now,
+                :p_now, 1)
+        RETURNING id
+    ), steps AS (
+        INSERT INTO job_steps (job_id, position, step_type, status, attempts)
+        SELECT job.id, step.position, step.step_type, 'pending', 0
+          FROM job, unnest(CAST(:p_positions AS integer[]), CAST(:p_types AS text[]))
+                    AS step(position, step_type)
+    )
+    INSERT INTO job_images (job_id, variant, content_type, size, data, created_at)
+    SELECT job.id, 'original', :p_content_type, :p_size, :p_data, :p_now FROM job
+    """
+).bindparams(
+    bindparam("p_now", type_=UtcDateTime()),
+    bindparam("p_data", type_=LargeBinary()),
 )
 
 
@@ -368,10 +393,11 @@ class PipelineRepository(_Repository):
     def get(self, pipeline_id: int, *, for_update: bool = False) -> Pipeline | None:
         return self.session.get(Pipeline, pipeline_id, with_for_update=for_update)
 
-    def get_current(self, pipeline_id: int) -> tuple[Pipeline, PipelineVersion] | None:
-        """The pipeline and its current version, in one query (built once: every submit asks)."""
+    def current_version_id(self, pipeline_id: int) -> tuple[int, datetime | None] | None:
+        """The id of the pipeline's current version, and when the pipeline was archived (None:
+        it was not); None if there is no such pipeline. Every submit asks: one Core query."""
         row = self.session.execute(_CURRENT_VERSION, {"p_pipeline_id": pipeline_id}).first()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (int(row.id), row.archived_at)
 
     def list(self, *, archived: bool | None = None) -> Sequence[Pipeline]:
         """Every pipeline by id; only the archived ones, or only the others, if asked."""
@@ -465,12 +491,36 @@ _INSERT_STEPS = _steps.insert()
 
 class JobRepository(_Repository):
     def insert(
-        self, pipeline_id: int, step_types: Sequence[str], pipeline_version_id: int
+        self,
+        pipeline_id: int,
+        step_types: Sequence[str],
+        pipeline_version_id: int,
+        image: tuple[str, bytes] | None = None,
     ) -> QueuedJob:
         """A queued job running `pipeline_version_id`, counted as handed to the broker (see
-        `not_enqueued` if that fails). Two Core inserts, no ORM objects: every submit runs it."""
+        `not_enqueued` if that fails), with its original `image` (content type, bytes) if
+        given. No ORM objects: every submit runs this. On PostgreSQL, with an image, it is one
+        statement."""
         now = utcnow()
         job_id = uuid.uuid4()
+        steps = list(enumerate(step_types, start=1))
+        if image is not None and self.session.get_bind().dialect.name == "postgresql":
+            content_type, data = image
+            self.session.execute(
+                _INSERT_JOB_WITH_IMAGE,
+                {
+                    "p_job_id": job_id,
+                    "p_pipeline_id": pipeline_id,
+                    "p_version_id": pipeline_version_id,
+                    "p_now": now,
+                    "p_positions": [position for position, _ in steps],
+                    "p_types": [step_type for _, step_type in steps],
+                    "p_content_type": content_type,
+                    "p_size": len(data),
+                    "p_data": data,
+                },
+            )
+            return QueuedJob(job_id, pipeline_id, steps)
         self.session.execute(
             _INSERT_JOB,
             {
@@ -485,7 +535,6 @@ class JobRepository(_Repository):
                 "enqueue_count": 1,
             },
         )
-        steps = list(enumerate(step_types, start=1))
         if steps:
             self.session.execute(
                 _INSERT_STEPS,
@@ -500,6 +549,8 @@ class JobRepository(_Repository):
                     for position, step_type in steps
                 ],
             )
+        if image is not None:
+            ImageRepository(self.session).put(job_id, ORIGINAL, *image)
         return QueuedJob(job_id, pipeline_id, steps)
 
     def add(
