@@ -1,0 +1,183 @@
+"""A job's life as the gateway and the workers write it (insert, claim a step, record its
+result), on PostgreSQL, where each is one statement, and on SQLite, where it takes several:
+both must leave the same rows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from common.bootstrap import CAR_PIPELINE_ID
+from common.db import make_engine
+from common.models import Job, JobImage, JobStatus, StepStatus
+from common.repositories import ORIGINAL, PROCESSED, JobRepository, PipelineRepository
+from tests.system import ROOT
+
+STEP_TYPES = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
+
+
+def sqlite_session(folder: Path) -> Iterator[Session]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
+    env["DATA_DIR"] = str(folder)
+    done = subprocess.run(
+        [sys.executable, "-m", "common.bootstrap"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    engine = make_engine(f"sqlite:///{folder / 'pipeline.db'}")
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    if request.param == "sqlite":
+        yield from sqlite_session(tmp_path)
+        return
+    session = request.getfixturevalue("session")
+    try:
+        yield session
+    finally:
+        session.rollback()
+
+
+@pytest.fixture
+def job_id(db: Session) -> uuid.UUID:
+    version = PipelineRepository(db).current_version_id(CAR_PIPELINE_ID)
+    assert version is not None
+    queued = JobRepository(db).insert(
+        CAR_PIPELINE_ID, STEP_TYPES, version[0], ("image/jpeg", b"original bytes")
+    )
+    assert queued.steps == list(enumerate(STEP_TYPES, start=1))
+    return queued.id
+
+
+def load(db: Session, job_id: uuid.UUID) -> Job:
+    job = JobRepository(db).get(job_id, fresh=True)
+    assert job is not None
+    return job
+
+
+def images(db: Session, job_id: uuid.UUID) -> dict[str, bytes]:
+    rows = db.execute(select(JobImage.variant, JobImage.data).where(JobImage.job_id == job_id))
+    return {variant: bytes(data) for variant, data in rows}
+
+
+def test_a_new_job_is_queued_with_pending_steps_and_its_original_image(
+    db: Session, job_id: uuid.UUID
+) -> None:
+    job = load(db, job_id)
+
+    assert (job.status, job.enqueue_count, job.payload) == (JobStatus.QUEUED, 1, {})
+    assert job.enqueued_at is not None
+    assert job.created_at == job.updated_at
+    assert [(s.position, s.step_type, s.status, s.attempts) for s in job.steps] == [
+        (n, t, StepStatus.PENDING, 0) for n, t in enumerate(STEP_TYPES, start=1)
+    ]
+    assert images(db, job_id) == {ORIGINAL: b"original bytes"}
+
+
+def test_a_claim_starts_the_step_and_reads_the_image_the_step_works_on(
+    db: Session, job_id: uuid.UUID
+) -> None:
+    jobs = JobRepository(db)
+
+    state = jobs.claim_step(job_id, 1)
+
+    assert state is not None
+    assert (state.status, state.step_status, state.step_count, state.attempt) == (
+        JobStatus.QUEUED,  # as it was before the claim
+        StepStatus.PENDING,
+        3,
+        1,
+    )
+    assert state.image is not None
+    assert (state.image.variant, state.image.content_type, state.image.size) == (
+        ORIGINAL,
+        "image/jpeg",
+        len(b"original bytes"),
+    )
+    job = load(db, job_id)
+    assert (job.status, job.current_step, job.started_at is not None) == ("running", 1, True)
+    assert (job.steps[0].status, job.steps[0].attempts) == (StepStatus.RUNNING, 1)
+    # Claimed again (the first attempt died): a new attempt, which fences off the first.
+    again = jobs.claim_step(job_id, 1)
+    assert again is not None
+    assert again.attempt == 2
+
+
+def test_a_result_is_recorded_only_for_the_current_attempt(db: Session, job_id: uuid.UUID) -> None:
+    jobs = JobRepository(db)
+    jobs.claim_step(job_id, 1)
+    jobs.claim_step(job_id, 1)  # attempt 2 takes over
+
+    stale = jobs.finish_attempt(
+        job_id, 1, 1, 5.0, {"late": True}, last=False, image=("image/jpeg", b"stale")
+    )
+    # (The worker rolls back then; the current attempt's result replaces the job's fields.)
+    assert stale is False
+    assert images(db, job_id) == {ORIGINAL: b"original bytes"}
+
+    current = jobs.finish_attempt(
+        job_id, 1, 2, 7.5, {"n": 1}, last=False, image=("image/jpeg", b"processed bytes")
+    )
+
+    assert current is True
+    job = load(db, job_id)
+    assert (job.status, job.payload) == (JobStatus.RUNNING, {"n": 1})
+    assert (job.steps[0].status, job.steps[0].duration_ms) == (StepStatus.SUCCEEDED, 7.5)
+    assert images(db, job_id) == {ORIGINAL: b"original bytes", PROCESSED: b"processed bytes"}
+    # The next step works on the processed image.
+    state = jobs.claim_step(job_id, 2)
+    assert state is not None
+    assert state.image is not None
+    assert (state.image.variant, state.image.size) == (PROCESSED, len(b"processed bytes"))
+
+
+def test_the_last_result_ends_the_job_and_a_done_step_is_not_started_again(
+    db: Session, job_id: uuid.UUID
+) -> None:
+    jobs = JobRepository(db)
+    for position in (1, 2, 3):
+        state = jobs.claim_step(job_id, position)
+        assert state is not None
+        assert state.attempt == 1
+        assert jobs.finish_attempt(job_id, position, 1, 1.0, {}, last=position == 3)
+
+    job = load(db, job_id)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.finished_at is not None
+    again = jobs.claim_step(job_id, 3)
+
+    assert again is not None
+    assert (again.status, again.step_status, again.attempt) == (
+        JobStatus.SUCCEEDED,
+        StepStatus.SUCCEEDED,
+        None,
+    )
+    assert [s.attempts for s in load(db, job_id).steps] == [1, 1, 1]
+    assert images(db, job_id) == {ORIGINAL: b"original bytes"}  # no step made an image
+
+
+def test_a_claim_of_a_missing_job_or_step_starts_nothing(db: Session, job_id: uuid.UUID) -> None:
+    jobs = JobRepository(db)
+
+    assert jobs.claim_step(uuid.uuid4(), 1) is None
+    state = jobs.claim_step(job_id, 4)
+
+    assert state is not None
+    assert (state.step_status, state.attempt) == (None, None)
+    assert load(db, job_id).status == JobStatus.QUEUED
