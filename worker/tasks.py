@@ -7,6 +7,7 @@ a step position; data and images go through the database.
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import time
@@ -139,26 +140,33 @@ class Claim:
     image: StoredImage | None  # the image the step works on, without its bytes
 
 
-def _claim(jid: uuid.UUID, position: int) -> Claim | None:
+class Skip(enum.Enum):
+    """Why a step was not claimed, and so whether a run of steps goes on past it."""
+
+    DONE = "the step had succeeded"  # the task is a retry, or was delivered again: go on
+    STOP = "the job is gone or ended, or changed meanwhile"
+
+
+def _claim(jid: uuid.UUID, position: int) -> Claim | Skip:
     """Mark the step running and commit, so clients see progress before the work starts.
 
-    None when there is nothing to do: the job is gone or ended, or the step was already done
-    (a task delivered twice). A step found running is taken over: its earlier attempt died, or
-    it will find itself superseded.
+    A Skip when there is nothing to do: the job is gone or ended, or the step was already done.
+    A step found running is taken over: its earlier attempt died, or it will find itself
+    superseded.
     """
     with autocommit_scope() as session:
         state = JobRepository(session).claim_step(jid, position)
     if state is None or JobStatus(state.status).terminal:
         log.info("job %s; step %d skipped", "missing" if state is None else state.status, position)
-        return None
+        return Skip.STOP
     if state.step_status == StepStatus.SUCCEEDED:
         log.info("step %d already done; delivered again", position)
-        return None
+        return Skip.DONE
     if state.step_status is None:
         raise _fail_unstarted(jid, f"the job has no step {position}")
     if state.attempt is None:  # the job changed between the statement's snapshot and its lock
         log.info("step %d not started: the job changed meanwhile", position)
-        return None
+        return Skip.STOP
     with session_scope() as session:
         try:
             pipeline = _pipeline_of(
@@ -284,9 +292,9 @@ def run_steps(task: Task, jid: uuid.UUID, first: int, last: int) -> None:
     """
     for position in range(first, last + 1):
         claim = _start(task, jid, position)
-        if claim is None:
-            if _step_done(jid, position):
-                continue
+        if claim is Skip.DONE:
+            continue
+        if claim is Skip.STOP:
             return
         token = step_var.set((position, claim.step.manifest.type_id))
         try:
@@ -297,7 +305,7 @@ def run_steps(task: Task, jid: uuid.UUID, first: int, last: int) -> None:
             return
 
 
-def _start(task: Task, jid: uuid.UUID, position: int) -> Claim | None:
+def _start(task: Task, jid: uuid.UUID, position: int) -> Claim | Skip:
     try:
         return _claim(jid, position)
     except DB_UNAVAILABLE as exc:
@@ -309,18 +317,6 @@ def _start(task: Task, jid: uuid.UUID, position: int) -> Claim | None:
         # A fault of this code, not of the job: the job fails, saying so, rather than waiting.
         log.exception("step %d could not start", position)
         raise _fail_unstarted(jid, f"step {position}: internal error: {exc!r}") from exc
-
-
-def _step_done(jid: uuid.UUID, position: int) -> bool:
-    """Whether the run goes on past a step it did not start: the step had succeeded and the
-    job still runs."""
-    with autocommit_scope() as session:
-        state = JobRepository(session).step_state(jid, position)
-    return (
-        state is not None
-        and not JobStatus(state.status).terminal
-        and state.step_status == StepStatus.SUCCEEDED
-    )
 
 
 def _run_claimed(task: Task, jid: uuid.UUID, position: int, claim: Claim) -> None:
