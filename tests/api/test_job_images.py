@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from api.catalogue import registry
+from api.services import INLINE_UPLOAD_MAX
 from tests import images
 from tests.api.helpers import assert_error
 from tests.api.product import car_config, create_pipeline, image_of, submit_ok
@@ -37,6 +38,28 @@ def test_the_original_is_the_upload_byte_for_byte_with_its_type(api: httpx.Clien
     assert processed.headers["content-length"] == str(len(processed.content))
     assert processed.headers["cache-control"] == IMMUTABLE  # the job succeeded
     assert images.size_of(processed.content) == (640, 480)
+
+
+@pytest.mark.parametrize("over_1_mib", [False, True])
+def test_an_upload_is_stored_whole_whether_with_its_job_or_streamed(
+    api: httpx.Client, over_1_mib: bool
+) -> None:
+    # Up to 1 MiB the upload goes in with the job's rows in one statement; over it, it streams
+    # into the database (COPY) within the job's transaction.
+    upload = images.encode(images.photo(1600, 1200, seed=54), "JPEG", quality=97)
+    if not over_1_mib:
+        upload = images.jpeg(640, 480, seed=54)
+    assert (len(upload) > INLINE_UPLOAD_MAX) is over_1_mib
+
+    job_id = submit_ok(api, upload, 1)
+    job = wait_for_job(api, job_id)
+
+    assert job["status"] == "succeeded"
+    original = image_of(api, job_id, "original")
+    assert original.content == upload
+    steps = job["steps"]
+    assert isinstance(steps, list)
+    assert [step["status"] for step in steps] == ["succeeded"] * 3
 
 
 def test_without_a_variant_the_original_is_answered(api: httpx.Client) -> None:
