@@ -1,8 +1,9 @@
-"""Tasks: one task per step type runs one step of a job; `pipeline.run_job` plans a job's chain.
+"""Tasks: one task per step type runs a step of a job, and the adjacent steps after it that go
+to the same queue; `pipeline.run_job` plans a job's chain.
 
-A job is handed over as the chain of its steps (common.queue.enqueue_job), so the planning task
+A job is handed over as the chain of its tasks (common.queue.enqueue_job), so the planning task
 only serves messages sent that way before, and jobs with no step left. Tasks pass the job id and
-a step position; data and images go through the database.
+step positions (the first, and the last of a run); data and images go through the database.
 """
 
 from __future__ import annotations
