@@ -15,7 +15,6 @@ from common.settings import get_settings
 
 _engine: Engine | None = None
 _session_factory: sessionmaker[Session] | None = None
-_autocommit_factory: sessionmaker[Session] | None = None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -61,14 +60,10 @@ def make_engine(url: str) -> Engine:
 
 
 def get_engine() -> Engine:
-    global _engine, _session_factory, _autocommit_factory
+    global _engine, _session_factory
     if _engine is None:
         _engine = make_engine(get_settings().sqlalchemy_url)
         _session_factory = sessionmaker(_engine, expire_on_commit=False)
-        # SQLite keeps its transactions: the statements run there come in groups.
-        single = _engine.dialect.name == "postgresql"
-        bind = _engine.execution_options(isolation_level="AUTOCOMMIT") if single else _engine
-        _autocommit_factory = sessionmaker(bind, expire_on_commit=False)
     return _engine
 
 
@@ -80,35 +75,17 @@ def session_factory() -> sessionmaker[Session]:
 
 def reset_engine() -> None:
     """Forget the engine; a forked child calls this so it never reuses its parent's connections."""
-    global _engine, _session_factory, _autocommit_factory
+    global _engine, _session_factory
     if _engine is not None:
         _engine.dispose(close=False)
     _engine = None
-    _session_factory = _autocommit_factory = None
+    _session_factory = None
 
 
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
     session = session_factory()()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-@contextmanager
-def autocommit_scope() -> Iterator[Session]:
-    """A session for work that is a single statement on PostgreSQL: its connection runs in
-    autocommit, so the statement is its own transaction, without a BEGIN and a COMMIT round
-    trip. On SQLite, where such work takes several statements, this is `session_scope`."""
-    get_engine()
-    assert _autocommit_factory is not None
-    session = _autocommit_factory()
     try:
         yield session
         session.commit()
@@ -127,3 +104,13 @@ def statements_commit_themselves(session: Session) -> bool:
         return False
     session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     return True
+
+
+@contextmanager
+def autocommit_scope() -> Iterator[Session]:
+    """A `session_scope` for work that is a single statement on PostgreSQL: the statement is its
+    own transaction, without a BEGIN and a COMMIT round trip. On SQLite, where such work takes
+    several statements, they share one transaction as usual."""
+    with session_scope() as session:
+        statements_commit_themselves(session)
+        yield session

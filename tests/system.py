@@ -139,6 +139,21 @@ class System:
             proc.wait()
 
 
+def bootstrap_sqlite(folder: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m common.bootstrap` with no DATABASE_URL nor BROKER_URL: the embedded default,
+    an SQLite file in `folder` (DATA_DIR)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
+    env["DATA_DIR"] = str(folder)
+    return subprocess.run(
+        [sys.executable, "-m", "common.bootstrap"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def make_env(overrides: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
     env.update(overrides)

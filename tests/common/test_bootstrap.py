@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,7 +10,7 @@ from alembic.script import ScriptDirectory
 
 from common.bootstrap import CAR_PIPELINE_ID, alembic_config, ensure_car_pipeline
 from tests.conftest import TEST_ENV, count_rows
-from tests.system import ROOT
+from tests.system import bootstrap_sqlite
 
 
 def test_migrations_match_the_models() -> None:
@@ -31,18 +28,8 @@ def test_bootstrap_again_keeps_every_row() -> None:
 
 
 def test_bootstrap_creates_the_car_pipeline_on_a_fresh_sqlite_database(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
-    env["DATA_DIR"] = str(tmp_path)
-
     for _ in range(2):  # the second run finds everything in place
-        done = subprocess.run(
-            [sys.executable, "-m", "common.bootstrap"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = bootstrap_sqlite(tmp_path)
         assert done.returncode == 0, done.stderr
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pipeline.db'}")

@@ -4,9 +4,6 @@ both must leave the same rows."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,22 +16,13 @@ from common.bootstrap import CAR_PIPELINE_ID
 from common.db import make_engine
 from common.models import Job, JobImage, JobStatus, StepStatus
 from common.repositories import ORIGINAL, PROCESSED, JobRepository, PipelineRepository
-from tests.system import ROOT
+from tests.system import bootstrap_sqlite
 
 STEP_TYPES = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
 
 
 def sqlite_session(folder: Path) -> Iterator[Session]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
-    env["DATA_DIR"] = str(folder)
-    done = subprocess.run(
-        [sys.executable, "-m", "common.bootstrap"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = bootstrap_sqlite(folder)
     assert done.returncode == 0, done.stderr
     engine = make_engine(f"sqlite:///{folder / 'pipeline.db'}")
     with Session(engine) as session:
