@@ -367,6 +367,11 @@ class _Repository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    @property
+    def _on_postgresql(self) -> bool:
+        """PostgreSQL runs the single-statement forms; SQLite, the embedded default, does not."""
+        return bool(self.session.get_bind().dialect.name == "postgresql")
+
     def _upsert(
         self, model: Any, values: dict[str, Any], key: Sequence[str], update: Sequence[str]
     ) -> None:
@@ -456,7 +461,7 @@ class PipelineRepository(_Repository):
 
     def sync_id_sequence(self) -> None:
         """After inserting explicit ids, move PostgreSQL's sequence past them."""
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self._on_postgresql:
             self.session.execute(
                 text(
                     "SELECT setval(pg_get_serial_sequence('pipelines', 'id'), "
@@ -504,7 +509,7 @@ class JobRepository(_Repository):
         now = utcnow()
         job_id = uuid.uuid4()
         steps = list(enumerate(step_types, start=1))
-        if image is not None and self.session.get_bind().dialect.name == "postgresql":
+        if image is not None and self._on_postgresql:
             content_type, data = image
             self.session.execute(
                 _INSERT_JOB_WITH_IMAGE,
@@ -678,7 +683,7 @@ class JobRepository(_Repository):
         """The job as a step sees it (None if the job is gone) and, if the step is claimable,
         the step started: its `attempt` set. The job's row stays locked until the transaction
         ends; on PostgreSQL this is one statement, so it can run on its own (autocommit)."""
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self._on_postgresql:
             params = {"p_job_id": job_id, "p_position": position, "p_now": utcnow()}
             row = self.session.execute(_CLAIM_STEP, params).first()
             if row is None:
@@ -747,7 +752,7 @@ class JobRepository(_Repository):
             "p_finished_at": now if last else None,
             "p_now": now,
         }
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self._on_postgresql:
             content_type, data = image if image is not None else (None, None)
             row = self.session.execute(
                 _FINISH_ATTEMPT,
