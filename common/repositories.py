@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, cast
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     Boolean,
     Integer,
@@ -27,7 +28,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.sql.elements import TextClause
 
 from common.models import (
     CarDetectionRow,
@@ -238,8 +241,9 @@ _INSERT_JOB_WITH_IMAGE = text(
 # transaction. It locks the job's row, reads what `_STEP_STATE` reads (as it was before this
 # statement), and, if the job has not ended and the step has not succeeded, marks both running
 # as `_START_JOB` and `_START_STEP` do; `attempt` is NULL when it did not.
-_CLAIM_STEP = text(
-    """
+_CLAIM_STEP = (
+    text(
+        """
     WITH job AS (
         SELECT j.id, j.status, j.pipeline_id, j.pipeline_version_id, j.payload,
                (SELECT count(*) FROM job_steps s WHERE s.job_id = j.id) AS step_count,
@@ -269,27 +273,33 @@ _CLAIM_STEP = text(
     )
     SELECT job.status, job.pipeline_id, job.pipeline_version_id, job.payload, job.step_count,
            job.step_status, (SELECT attempts FROM started_step) AS attempt,
-           image.id AS image_id, image.variant, image.content_type, image.size
+           image.id AS image_id, image.variant, image.content_type, image.size, image.data
       FROM job
       LEFT JOIN LATERAL (
-            SELECT i.id, i.variant, i.content_type, i.size FROM job_images i
+            SELECT i.id, i.variant, i.content_type, i.size,
+                   CASE WHEN :p_with_data THEN i.data END AS data
+              FROM job_images i
              WHERE i.job_id = job.id AND i.variant IN ('original', 'processed')
              ORDER BY i.variant = 'processed' DESC
              LIMIT 1
       ) image ON true
     """
-).columns(
-    status=String(),
-    pipeline_id=Integer(),
-    pipeline_version_id=Integer(),
-    payload=JSONType,
-    step_count=Integer(),
-    step_status=String(),
-    attempt=Integer(),
-    image_id=Integer(),
-    variant=String(),
-    content_type=String(),
-    size=Integer(),
+    )
+    .bindparams(bindparam("p_with_data", type_=Boolean()))
+    .columns(
+        status=String(),
+        pipeline_id=Integer(),
+        pipeline_version_id=Integer(),
+        payload=JSONType,
+        step_count=Integer(),
+        step_status=String(),
+        attempt=Integer(),
+        image_id=Integer(),
+        variant=String(),
+        content_type=String(),
+        size=Integer(),
+        data=LargeBinary(),
+    )
 )
 # PostgreSQL: a step's result in one statement, as `_FINISH_JOB`, then `_FINISH_STEP` (which
 # only matches the current attempt), then the processed image if the step made one (only if the
@@ -329,6 +339,15 @@ _FINISH_ATTEMPT = text(
     bindparam("p_data", type_=LargeBinary()),
     bindparam("p_has_image", type_=Boolean()),
 )
+
+
+@functools.cache
+def _psycopg_sql(statement: TextClause) -> str:
+    """A text statement as psycopg 3 takes it from its own cursor (named `%(...)s` parameters)."""
+    return str(statement.compile(dialect=_PSYCOPG_DIALECT))
+
+
+_PSYCOPG_DIALECT = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -679,13 +698,21 @@ class JobRepository(_Repository):
         ).first()
         return None if row is None else StepState(*row)
 
-    def claim_step(self, job_id: uuid.UUID, position: int) -> StepState | None:
+    def claim_step(
+        self, job_id: uuid.UUID, position: int, *, with_data: bool = False
+    ) -> StepState | None:
         """The job as a step sees it (None if the job is gone) and, if the step is claimable,
-        the step started: its `attempt` set. The job's row stays locked until the transaction
-        ends; on PostgreSQL this is one statement, so it can run on its own (autocommit)."""
+        the step started: its `attempt` set, and the image it works on read (its bytes too if
+        `with_data`). The job's row stays locked until the transaction ends; on PostgreSQL
+        this is one statement, so it can run on its own (autocommit)."""
         if self._on_postgresql:
-            params = {"p_job_id": job_id, "p_position": position, "p_now": utcnow()}
-            row = self.session.execute(_CLAIM_STEP, params).first()
+            params = {
+                "p_job_id": job_id,
+                "p_position": position,
+                "p_now": utcnow(),
+                "p_with_data": with_data,
+            }
+            row = self._claim_row(params)
             if row is None:
                 return None
             return StepState(
@@ -698,7 +725,9 @@ class JobRepository(_Repository):
                 attempt=row.attempt,
                 image=None
                 if row.image_id is None
-                else StoredImage(row.image_id, row.variant, row.content_type, row.size),
+                else StoredImage(
+                    row.image_id, row.variant, row.content_type, row.size, bytes(row.data or b"")
+                ),
             )
         state = self.step_state(job_id, position)
         if state is None or not state.claimable:
@@ -706,8 +735,18 @@ class JobRepository(_Repository):
         return dataclasses.replace(
             state,
             attempt=self.start_step(job_id, position),
-            image=ImageRepository(self.session).current(job_id),
+            image=ImageRepository(self.session).current(job_id, with_data=with_data),
         )
+
+    def _claim_row(self, params: dict[str, Any]) -> Any:
+        if self.session.get_bind().dialect.driver != "psycopg":
+            return self.session.execute(_CLAIM_STEP, params).first()
+        # Binary results, so image bytes come as they are stored rather than as hex text.
+        dbapi = self.session.connection().connection.driver_connection
+        assert dbapi is not None
+        with dbapi.cursor(binary=True, row_factory=namedtuple_row) as cursor:
+            cursor.execute(_psycopg_sql(_CLAIM_STEP), params)
+            return cursor.fetchone()
 
     def start_step(self, job_id: uuid.UUID, position: int) -> int:
         """Mark the step (and a queued job) running; returns the attempt number, which fences

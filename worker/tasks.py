@@ -29,11 +29,11 @@ from common.models import JobStatus, StepStatus
 from common.pipeline import (
     BuiltPipeline,
     ConfigIssue,
-    ImageData,
     PipelineConfigError,
     Step,
     StepContext,
     StepError,
+    StepManifest,
     TransientStepError,
 )
 from common.queue import RUN_JOB_TASK, enqueue_job, step_task_name
@@ -134,11 +134,11 @@ class Claim:
     """A step this task now runs: `attempt` fences off older runs of the same step."""
 
     step: Step[Any, Any]
-    datatype: type[ImageData]
+    pipeline: BuiltPipeline
     attempt: int
     payload: dict[str, Any]
     last: bool
-    image: StoredImage | None  # the image the step works on, without its bytes
+    image: StoredImage | None  # the image the step works on, its bytes read if the step reads it
 
 
 class Skip(enum.Enum):
@@ -148,15 +148,16 @@ class Skip(enum.Enum):
     STOP = "the job is gone or ended, or changed meanwhile"
 
 
-def _claim(jid: uuid.UUID, position: int) -> Claim | Skip:
+def _claim(jid: uuid.UUID, position: int, reads_image: bool) -> Claim | Skip:
     """Mark the step running and commit, so clients see progress before the work starts.
 
+    `reads_image`: the step is expected to read the image's bytes, so the claim reads them.
     A Skip when there is nothing to do: the job is gone or ended, or the step was already done.
     A step found running is taken over: its earlier attempt died, or it will find itself
     superseded.
     """
     with autocommit_scope() as session:
-        state = JobRepository(session).claim_step(jid, position)
+        state = JobRepository(session).claim_step(jid, position, with_data=reads_image)
     if state is None or JobStatus(state.status).terminal:
         log.info("job %s; step %d skipped", "missing" if state is None else state.status, position)
         return Skip.STOP
@@ -178,7 +179,7 @@ def _claim(jid: uuid.UUID, position: int) -> Claim | Skip:
         else:
             return Claim(
                 step=pipeline.steps[position - 1],
-                datatype=pipeline.datatype,
+                pipeline=pipeline,
                 attempt=state.attempt,
                 payload=state.payload,
                 last=position == state.step_count,
@@ -192,26 +193,35 @@ class SupersededError(Exception):
 
 
 def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
-    """Run the step on the job's data and store what it returns, unless superseded."""
+    """Run the step on the job's data and store what it returns, unless superseded.
+
+    The session's transaction begins with its first statement: while a step that does not use
+    the session runs (a call to the model server, say), no transaction is open.
+    """
     started = time.perf_counter()
     step = claim.step
     reads_image = step.manifest.reads_image
+    image = claim.image
+    if reads_image and image is not None and not image.data:
+        # The claim did not read the bytes (it expected another step): read them now.
+        with autocommit_scope() as session:
+            image = ImageRepository(session).current(jid, with_data=True)
+    if image is None:
+        raise StepError("the job's image is gone")
+    data = claim.pipeline.datatype.model_validate(
+        {
+            **claim.payload,
+            "image": image.data if reads_image else b"",
+            "content_type": image.content_type,
+        }
+    )
     with session_scope() as session:
-        # A step that reads the image reads its bytes now; the others need what the claim read.
-        image = (
-            ImageRepository(session).current(jid, with_data=True) if reads_image else claim.image
-        )
-        if image is None:
-            raise StepError("the job's image is gone")
-        data = claim.datatype.model_validate(
-            {
-                **claim.payload,
-                "image": image.data if reads_image else b"",
-                "content_type": image.content_type,
-            }
-        )
         ctx = StepContext(
-            job_id=jid, session=session, http=resources.http_client(), settings=get_settings()
+            job_id=jid,
+            session=session,
+            http=resources.http_client(),
+            settings=get_settings(),
+            image_id=image.id,
         )
         result = step.run(data, ctx)
         duration_ms = (time.perf_counter() - started) * 1000
@@ -285,18 +295,27 @@ def _retry_after_outage(task: Task, exc: Exception, step: str) -> Exception:
     return retry
 
 
-def run_steps(task: Task, jid: uuid.UUID, first: int, last: int) -> None:
+def run_steps(
+    task: Task, jid: uuid.UUID, first: int, last: int, first_reads_image: bool = False
+) -> None:
     """Run the job's steps `first` to `last` in turn (a run of adjacent steps on one queue).
 
     A step found done (the task is a retry, or was delivered again) is passed over; the run
     stops early when the job is gone or ended, or with its last step.
     """
+    # Whether the next step reads the image's bytes, so that its claim reads them: the task's
+    # own step type tells for the first; the job's pipeline, once a claim has read it, for the
+    # others.
+    reads_image = first_reads_image
     for position in range(first, last + 1):
-        claim = _start(task, jid, position)
+        claim = _start(task, jid, position, reads_image)
         if claim is Skip.DONE:
+            reads_image = False
             continue
         if claim is Skip.STOP:
             return
+        following = claim.pipeline.steps[position : position + 1]
+        reads_image = bool(following) and following[0].manifest.reads_image
         token = step_var.set((position, claim.step.manifest.type_id))
         try:
             _run_claimed(task, jid, position, claim)
@@ -306,9 +325,9 @@ def run_steps(task: Task, jid: uuid.UUID, first: int, last: int) -> None:
             return
 
 
-def _start(task: Task, jid: uuid.UUID, position: int) -> Claim | Skip:
+def _start(task: Task, jid: uuid.UUID, position: int, reads_image: bool) -> Claim | Skip:
     try:
-        return _claim(jid, position)
+        return _claim(jid, position, reads_image)
     except DB_UNAVAILABLE as exc:
         # The step's type is known once claimed: until then, the task's.
         raise _retry_after_outage(task, exc, metrics.step_of(task.name) or "plan") from exc
@@ -370,8 +389,8 @@ def _run_step(task: Task, jid: uuid.UUID, position: int, claim: Claim) -> None:
         raise _fail(jid, reason, position, attempt, started) from exc
 
 
-def _register_step_task(type_id: str) -> None:
-    @app.task(name=step_task_name(type_id), bind=True, throws=(JobFailedError,))
+def _register_step_task(manifest: StepManifest) -> None:
+    @app.task(name=step_task_name(manifest.type_id), bind=True, throws=(JobFailedError,))
     def step_task(self: Task, job_id: str, position: int, last: int | None = None) -> None:
         """Run step `position` of the job, and the steps after it up to `last` if given."""
         with _job_logging(job_id) as jid:
@@ -380,8 +399,8 @@ def _register_step_task(type_id: str) -> None:
                 raise JobFailedError(f"task argument is not a step position: {position!r}")
             if last is not None and (type(last) is not int or last < position):
                 raise JobFailedError(f"task argument is not a last step position: {last!r}")
-            run_steps(self, jid, position, position if last is None else last)
+            run_steps(self, jid, position, position if last is None else last, manifest.reads_image)
 
 
 for _step in resources.registry().steps:
-    _register_step_task(_step.manifest.type_id)
+    _register_step_task(_step.manifest)

@@ -55,6 +55,9 @@ class StepContext:
     session: Session
     http: httpx.Client
     settings: Settings
+    # The stored image the step works on (its row id in job_images), as read when the step
+    # was claimed; None where no such row is known.
+    image_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

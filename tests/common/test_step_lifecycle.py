@@ -98,13 +98,17 @@ def test_a_claim_starts_the_step_and_reads_the_image_the_step_works_on(
         "image/jpeg",
         len(b"original bytes"),
     )
+    assert state.image.data == b""  # the bytes were not asked for
     job = load(db, job_id)
     assert (job.status, job.current_step, job.started_at is not None) == ("running", 1, True)
     assert (job.steps[0].status, job.steps[0].attempts) == (StepStatus.RUNNING, 1)
-    # Claimed again (the first attempt died): a new attempt, which fences off the first.
-    again = jobs.claim_step(job_id, 1)
+    # Claimed again (the first attempt died): a new attempt, which fences off the first; this
+    # time for a step that reads the image's bytes.
+    again = jobs.claim_step(job_id, 1, with_data=True)
     assert again is not None
     assert again.attempt == 2
+    assert again.image is not None
+    assert again.image.data == b"original bytes"
 
 
 def test_a_result_is_recorded_only_for_the_current_attempt(db: Session, job_id: uuid.UUID) -> None:
@@ -129,10 +133,11 @@ def test_a_result_is_recorded_only_for_the_current_attempt(db: Session, job_id: 
     assert (job.steps[0].status, job.steps[0].duration_ms) == (StepStatus.SUCCEEDED, 7.5)
     assert images(db, job_id) == {ORIGINAL: b"original bytes", PROCESSED: b"processed bytes"}
     # The next step works on the processed image.
-    state = jobs.claim_step(job_id, 2)
+    state = jobs.claim_step(job_id, 2, with_data=True)
     assert state is not None
     assert state.image is not None
     assert (state.image.variant, state.image.size) == (PROCESSED, len(b"processed bytes"))
+    assert state.image.data == b"processed bytes"
 
 
 def test_the_last_result_ends_the_job_and_a_done_step_is_not_started_again(

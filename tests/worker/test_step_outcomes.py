@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from common.db import session_scope
@@ -161,6 +163,40 @@ def test_a_run_delivered_again_goes_on_past_the_steps_it_finds_done(
     assert [(s["status"], s["attempts"]) for s in steps] == [("succeeded", 0), ("succeeded", 1)]
     processed = ImageRepository(session).get(uuid.UUID(job_id), "processed")
     assert processed is not None
+
+
+def test_no_transaction_stays_open_while_the_model_server_answers(api: httpx.Client) -> None:
+    # The mock answers after MLMOCK_LATENCY_MS (150 ms). Sampled meanwhile: any session of the
+    # test database that has sat idle inside a transaction for over 50 ms.
+    watch = sa.create_engine(TEST_ENV["DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    sample = sa.text(
+        """
+        SELECT (SELECT now() - started_at > interval '60 ms' FROM job_steps
+                 WHERE job_id = :job_id AND position = 2 AND status = 'running') AS asking,
+               (SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND state LIKE 'idle in transaction%'
+                   AND now() - state_change > interval '50 ms') AS holding
+        """
+    )
+    job_id = submit(api, images.jpeg(seed=31))
+    samples: list[int] = []
+    try:
+        with watch.connect() as conn:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                asking, holding = conn.execute(sample, {"job_id": job_id}).one()
+                if asking:
+                    samples.append(holding)
+                elif samples:
+                    break  # the model step is over
+                time.sleep(0.005)
+    finally:
+        watch.dispose()
+
+    assert wait_for_job(api, job_id)["status"] == "succeeded"
+    assert samples, "never saw the job waiting on the model server"
+    assert set(samples) == {0}
 
 
 @pytest.fixture

@@ -21,8 +21,11 @@ class SaveCarDetection(Step[CarDetection, StepParams]):
     )
 
     def run(self, data: CarDetection, ctx: StepContext) -> CarDetection:
-        image = ImageRepository(ctx.session).current(ctx.job_id)
-        if image is None:
-            raise StepError("the job has no stored image")
-        CarDetectionRepository(ctx.session).save(ctx.job_id, image.id, data.detection)
+        image_id = ctx.image_id
+        if image_id is None:
+            image = ImageRepository(ctx.session).current(ctx.job_id)
+            if image is None:
+                raise StepError("the job has no stored image")
+            image_id = image.id
+        CarDetectionRepository(ctx.session).save(ctx.job_id, image_id, data.detection)
         return data
