@@ -88,6 +88,7 @@ def run(bench: Phases) -> int:
             bench.phase("POST /jobs latency", bench.post_latency)
             if bench.phase("start worker", bench.start_worker):
                 if bench.phase("throughput", bench.throughput):
+                    bench.phase("stack floor", bench.stack_floor)
                     bench.phase("latency at half load", bench.latency)
                 bench.phase("memory", bench.memory)
                 bench.phase("slow model", bench.slow_model)

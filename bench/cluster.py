@@ -48,7 +48,7 @@ class Cluster:
         self.queue = f"bench-{self.run_id}"
         self.workers = workers
         self.log_level = log_level.upper()
-        self.api_port, self.mock_port = free_port(), free_port()
+        self.api_port, self.mock_port, self.floor_port = free_port(), free_port(), free_port()
         self.database_url = (
             sa.make_url(ADMIN_URL).set(database=self.database).render_as_string(False)
         )
@@ -169,15 +169,76 @@ class Cluster:
         self.settings["MLMOCK_LATENCY_MS"] = str(latency_ms)
         self.start_mock()
 
+    def start_floor_api(self) -> None:
+        """bench.floor's gateway, on this run's database, broker and mock."""
+        from bench import floor
+
+        assert self.engine is not None
+        with self.engine.begin() as conn:
+            for statement in floor.SCHEMA:
+                conn.execute(sa.text(statement))
+        self.system.env.update(
+            {
+                "FLOOR_DATABASE_URL": sa.make_url(self.database_url)
+                .set(drivername="postgresql")
+                .render_as_string(False),
+                "FLOOR_BROKER_URL": BROKER_URL,
+                "FLOOR_QUEUE": f"{self.queue}.floor",
+                "FLOOR_MODEL_URL": f"http://127.0.0.1:{self.mock_port}",
+            }
+        )
+        self._uvicorn("floor-api", "bench.floor:app", self.floor_port)
+
+    def start_floor_worker(self) -> None:
+        """bench.floor's worker, with `workers` processes."""
+        hostname = f"bench-floor-{self.run_id}@bench"
+        self.system.start(
+            "floor-worker",
+            str(BIN / "python"),
+            "-m",
+            "celery",
+            "-A",
+            "bench.floor:celery_app",
+            "worker",
+            "--loglevel",
+            self.log_level,
+            "--hostname",
+            hostname,
+            "-Q",
+            f"{self.queue}.floor",
+            "--concurrency",
+            str(self.workers),
+        )
+
+        def answers() -> bool:
+            if self.system.procs["floor-worker"].poll() is not None:
+                raise RuntimeError(f"floor worker exited:\n{self.system.log('floor-worker')}")
+            return len(self.control.control.ping(destination=[hostname], timeout=0.5)) == 1
+
+        wait_until(answers, 60, "floor worker", interval=0.1)
+        wait_until(lambda: len(self.pool_pids("floor-worker")) >= self.workers, 30, "floor pool")
+
+    def purge_floor_queue(self) -> None:
+        self.redis.delete(f"{self.queue}.floor")
+
+    def stop_floor(self) -> None:
+        for name in ("floor-api", "floor-worker"):
+            if name in self.system.procs:
+                self.system.stop(name)
+
+    @property
+    def floor_url(self) -> str:
+        return f"http://127.0.0.1:{self.floor_port}"
+
     def pid(self, name: str) -> int:
         return self.system.procs[name].pid
 
-    def pool_pids(self) -> list[int]:
+    def pool_pids(self, worker: str = "worker") -> list[int]:
         from bench.procstat import children
 
-        if "worker" not in self.system.procs:
+        if worker not in self.system.procs:
             return []
-        return children(self.pid("worker"))
+        return children(self.pid(worker))
 
     def purge_queue(self) -> int:
         """Delete this run's queue keys in Redis; the number of keys deleted."""

@@ -81,10 +81,13 @@ class Harness:
             ("mlmock", "mlmock"),
             ("worker", "worker main"),
             ("worker-io", "worker io (threads)"),
+            ("floor-api", procstat.FLOOR_API),
+            ("floor-worker", procstat.FLOOR_MAIN),
         ):
             if name in c.system.procs:
                 found[c.pid(name)] = kind
         found.update(dict.fromkeys(c.pool_pids(), "worker pool"))
+        found.update(dict.fromkeys(c.pool_pids("floor-worker"), procstat.FLOOR_POOL))
         found.update(procstat.postgres_pids(c.database))
         found.update(procstat.redis_pids(int(BROKER_URL.rsplit(":", 1)[1].split("/")[0])))
         return found

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
+
+import sqlalchemy as sa
 
 from bench import baseline, inputs, loads, procstat
 from bench.cluster import wait_jobs_done
@@ -160,6 +163,87 @@ class Phases(Harness):
             "rounds": rounds,
         }
 
+    def stack_floor(self) -> None:
+        """bench.floor (the same parts with none of the project's work) over the same batch:
+        the most this stack gives on this machine, to compare the throughput with."""
+        c = self.cluster
+        assert c.engine is not None
+        engine = c.engine
+        bodies = self.bodies(self.mix)
+        c.start_floor_api()
+        try:
+            self._floor_post_latency()
+            c.start_floor_worker()
+            warm = loads.closed_loop(c.floor_url, bodies[: 8 * self.args.workers], 4)
+            wait_floor_done(engine, warm.job_ids, timeout=120)
+
+            def one_round() -> Round:
+                started = time.time()
+                ends: list[float] = []
+
+                def batch() -> LoadResult:
+                    res = loads.closed_loop(c.floor_url, bodies, SUBMIT_CLIENTS)
+                    ends.extend(wait_floor_done(engine, res.job_ids, max(300, len(bodies))))
+                    return res
+
+                res, cpu = self.measured(batch)
+                if len(ends) != len(bodies):
+                    raise RuntimeError(f"stack floor: {len(ends)} of {len(bodies)} images done")
+                return {
+                    "images_per_s": len(ends) / (max(ends) - started),
+                    "submit_s": res.wall_s,
+                    "cpu_ms_per_image": {k: ms(v) / len(ends) for k, v in cpu["cpu_s"].items()},
+                    "other_cpu_share": cpu["other_cpu_share"],
+                }
+
+            rounds = self.quiet_rounds("stack floor", one_round)
+        finally:
+            c.stop_floor()
+        kinds = sorted({k for r in rounds for k in r["cpu_ms_per_image"]})
+        self.details["stack_floor"] = self.details.get("stack_floor", {}) | {
+            "jobs": len(bodies),
+            "clients": SUBMIT_CLIENTS,
+            "images_per_s": median([r["images_per_s"] for r in rounds]),
+            "cpu_ms_per_image": {
+                k: median([r["cpu_ms_per_image"].get(k, 0.0) for r in rounds]) for k in kinds
+            },
+            "rounds": rounds,
+        }
+
+    def _floor_post_latency(self) -> None:
+        """bench.floor's gateway under POST_LEVELS[-1] clients, with no worker: the submit
+        latency this stack gives with none of the project's work."""
+        c = self.cluster
+        hd = self.bodies(self.pool[inputs.HD])
+        clients = POST_LEVELS[-1]
+        bodies = [hd[n % len(hd)] for n in range(256 if self.args.quick else 768)]
+        loads.closed_loop(c.floor_url, hd * 2, 4)  # warm-up
+
+        def one_round() -> Round:
+            res, cpu = self.measured(lambda: loads.closed_loop(c.floor_url, bodies, clients))
+            c.purge_floor_queue()
+            took = [s.latency_s for s in res.accepted]
+            if not took:
+                raise RuntimeError(f"stack floor: every POST refused: {res.first}")
+            return {
+                "rate_per_s": len(took) / res.wall_s,
+                "p50_ms": ms(percentile(took, 0.50)),
+                "p99_ms": ms(percentile(took, 0.99)),
+                "gateway_cpu_ms_per_request": ms(cpu["cpu_s"].get(procstat.FLOOR_API, 0.0))
+                / len(took),
+                "other_cpu_share": cpu["other_cpu_share"],
+            }
+
+        rounds = self.quiet_rounds("stack floor, POST", one_round)
+        self.details["stack_floor"] = {
+            "post": {"clients": clients, "rounds": rounds}
+            | {
+                key: median([r[key] for r in rounds])
+                for key in rounds[0]
+                if key != "other_cpu_share"
+            }
+        }
+
     def latency(self) -> None:
         c = self.cluster
         assert c.engine is not None
@@ -242,3 +326,19 @@ class Phases(Harness):
         assert c.engine is not None
         self.details["peak_rss_kb_after_load"] = procstat.peaks_by_kind(self.kinds())
         self.details["big_images"] = big_image(c, self.big)
+
+
+def wait_floor_done(engine: sa.Engine, ids: list[str], timeout: float) -> list[float]:
+    """Poll until bench.floor stored a result for every id, or `timeout`; when each was
+    stored (epoch seconds)."""
+    uuids = [uuid.UUID(each) for each in ids]
+    query = sa.text(
+        "SELECT extract(epoch FROM finished_at) FROM floor_results WHERE id = ANY(:ids)"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            done = [float(each) for each in conn.execute(query, {"ids": uuids}).scalars()]
+        if len(done) == len(uuids) or time.monotonic() > deadline:
+            return done
+        time.sleep(0.25)

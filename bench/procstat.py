@@ -118,13 +118,22 @@ _PG_SERVER_TITLES = (
 )
 
 
-# The system under test: not the load generator, nor other work on the machine.
+# bench.floor's processes, measured in a phase of their own.
+FLOOR_API = "stack floor: gateway"
+FLOOR_MAIN = "stack floor: worker main"
+FLOOR_POOL = "stack floor: worker pool"
+
+# The system under test (or the stack floor): not the load generator, nor other work on the
+# machine.
 SYSTEM_KINDS = frozenset(
     {
         "api",
         "worker main",
         "worker pool",
         "worker io (threads)",
+        FLOOR_API,
+        FLOOR_MAIN,
+        FLOOR_POOL,
         "mlmock",
         "redis",
         PG_OURS,

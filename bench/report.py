@@ -179,6 +179,55 @@ def rows(d: dict[str, Any]) -> list[Row]:
         if base:
             add(sec, "baseline loop, for comparison", base["baseline"]["cpu_ms_per_image"])
 
+    floor = d.get("stack_floor")
+    if floor and "post" in floor:
+        post_floor = floor["post"]
+        sec = (
+            "Stack floor, POST /jobs with no worker "
+            f"({post_floor['clients']} clients, the same JPEGs; bench/floor.py's gateway)"
+        )
+        add(sec, "p50 ms", post_floor["p50_ms"])
+        add(
+            sec,
+            "p99 ms",
+            post_floor["p99_ms"],
+            rounds_note("stack floor, POST", post_floor["rounds"]),
+        )
+        add(sec, "requests/s", post_floor["rate_per_s"])
+        add(sec, "gateway CPU ms/request", post_floor["gateway_cpu_ms_per_request"])
+    if floor and "rounds" in floor:
+        sec = (
+            f"Stack floor (bench/floor.py: the same parts, none of the project's work), "
+            f"{floor['jobs']} jobs, {floor['clients']} submitting clients"
+        )
+        add(
+            sec,
+            "images/s",
+            floor["images_per_s"],
+            rounds_note("stack floor", floor["rounds"])
+            + ": "
+            + ", ".join(f"{r['images_per_s']:.1f}" for r in floor["rounds"]),
+        )
+        if base:
+            add(sec, "ratio to baseline", floor["images_per_s"] / base["baseline"]["images_per_s"])
+        if tp:
+            add(
+                sec,
+                "the project / the floor",
+                tp["images_per_s"] / floor["images_per_s"],
+                "end-to-end images/s, each measured above",
+            )
+        cpu = floor["cpu_ms_per_image"]
+        for kind, value in sorted(cpu.items(), key=lambda kv: -kv[1]):
+            if value >= 0.05 and kind in SYSTEM_KINDS:
+                add(sec, f"CPU ms per image: {kind}", value)
+        add(
+            sec,
+            "CPU ms per image: total",
+            sum(v for k, v in cpu.items() if k in SYSTEM_KINDS),
+            "the project's processes, idle meanwhile, included",
+        )
+
     slow = d.get("slow_model")
     if slow:
         sec = (
