@@ -77,6 +77,12 @@ def step_types_of(session: Session, version_id: int) -> list[str]:
 _step_types: dict[int, list[str]] = {}
 _MAX_VERSIONS = 1024
 
+# Pipeline id -> the id of its current version, as this process last saw it. A submit stores
+# its job on the condition that this is still so (JobRepository.insert_if_current), and asks
+# the database only when it is not: a new version, an archived pipeline, another process's
+# change.
+_current_versions: dict[int, int] = {}
+
 # An upload up to this size (the multipart parser keeps it in memory) is stored with its job
 # in one statement; a larger one streams into the database within a transaction.
 INLINE_UPLOAD_MAX = 1024 * 1024
@@ -91,16 +97,42 @@ def submit_job(
     if inline:
         statements_commit_themselves(session)  # on PostgreSQL; the insert is one statement
     check_backpressure(session, settings)
-    version_id = open_pipeline(session, pipeline_id)
-    jobs, step_types = JobRepository(session), step_types_of(session, version_id)
+    jobs = JobRepository(session)
     if inline:
-        job = jobs.insert(pipeline_id, step_types, version_id, (content_type, upload.file.read()))
+        job = _insert_inline(session, pipeline_id, (content_type, upload.file.read()))
     else:
-        job = jobs.insert(pipeline_id, step_types, version_id)
+        version_id = open_pipeline(session, pipeline_id)
+        job = jobs.insert(pipeline_id, step_types_of(session, version_id), version_id)
         ImageRepository(session).put_file(job.id, ORIGINAL, content_type, upload.file, size)
     session.commit()
     hand_over(session, job.id, job.pipeline_id, job.steps)  # logs the job's id
     return job
+
+
+def _insert_inline(session: Session, pipeline_id: int, image: tuple[str, bytes]) -> QueuedJob:
+    """Store a job with its image under the pipeline's current version: in one statement when
+    the version this process remembers is still current."""
+    jobs = JobRepository(session)
+    known = _current_versions.get(pipeline_id)
+    if known is not None:
+        job = jobs.insert_if_current(pipeline_id, step_types_of(session, known), known, image)
+        if job is not None:
+            return job
+    for _ in range(3):  # the version read may change before the insert; rarely twice
+        version_id = open_pipeline(session, pipeline_id)  # 404, 409
+        if len(_current_versions) >= _MAX_VERSIONS:
+            _current_versions.clear()
+        _current_versions[pipeline_id] = version_id
+        step_types = step_types_of(session, version_id)
+        job = jobs.insert_if_current(pipeline_id, step_types, version_id, image)
+        if job is not None:
+            return job
+    raise ApiError(
+        409,
+        "pipeline_changed",
+        f"pipeline {pipeline_id} kept changing while the job was being stored; nothing was "
+        "stored: send it again",
+    )
 
 
 def hand_over(

@@ -212,15 +212,21 @@ _CURRENT_VERSION = (
 )
 
 # PostgreSQL: a new job, its steps and its image in one statement (so one round trip and, run
-# on its own, one transaction). The steps' rows reference the job's row, which the foreign key
-# checks at the end of the statement find.
+# on its own, one transaction), provided the version is the pipeline's current one and the
+# pipeline is not archived (else nothing is inserted). The steps' rows reference the job's row,
+# which the foreign key checks at the end of the statement find.
 _INSERT_JOB_WITH_IMAGE = text(
     """
     WITH job AS (
         INSERT INTO jobs (id, pipeline_id, pipeline_version_id, status, payload, created_at,
                           updated_at, enqueued_at, enqueue_count)
-        VALUES (:p_job_id, :p_pipeline_id, :p_version_id, 'queued', '{}', :p_now, :p_now,
-                :p_now, 1)
+        SELECT :p_job_id, :p_pipeline_id, :p_version_id, 'queued', '{}', :p_now, :p_now,
+               :p_now, 1
+         WHERE EXISTS (
+               SELECT 1 FROM pipelines p
+                 JOIN pipeline_versions v
+                   ON v.pipeline_id = p.id AND v.version = p.current_version
+                WHERE p.id = :p_pipeline_id AND p.archived_at IS NULL AND v.id = :p_version_id)
         RETURNING id
     ), steps AS (
         INSERT INTO job_steps (job_id, position, step_type, status, attempts)
@@ -523,28 +529,10 @@ class JobRepository(_Repository):
     ) -> QueuedJob:
         """A queued job running `pipeline_version_id`, counted as handed to the broker (see
         `not_enqueued` if that fails), with its original `image` (content type, bytes) if
-        given. No ORM objects: every submit runs this. On PostgreSQL, with an image, it is one
-        statement."""
+        given. No ORM objects: every submit runs this."""
         now = utcnow()
         job_id = uuid.uuid4()
         steps = list(enumerate(step_types, start=1))
-        if image is not None and self._on_postgresql:
-            content_type, data = image
-            self.session.execute(
-                _INSERT_JOB_WITH_IMAGE,
-                {
-                    "p_job_id": job_id,
-                    "p_pipeline_id": pipeline_id,
-                    "p_version_id": pipeline_version_id,
-                    "p_now": now,
-                    "p_positions": [position for position, _ in steps],
-                    "p_types": [step_type for _, step_type in steps],
-                    "p_content_type": content_type,
-                    "p_size": len(data),
-                    "p_data": data,
-                },
-            )
-            return QueuedJob(job_id, pipeline_id, steps)
         self.session.execute(
             _INSERT_JOB,
             {
@@ -575,6 +563,43 @@ class JobRepository(_Repository):
             )
         if image is not None:
             ImageRepository(self.session).put(job_id, ORIGINAL, *image)
+        return QueuedJob(job_id, pipeline_id, steps)
+
+    def insert_if_current(
+        self,
+        pipeline_id: int,
+        step_types: Sequence[str],
+        pipeline_version_id: int,
+        image: tuple[str, bytes],
+    ) -> QueuedJob | None:
+        """`insert` with its image, provided `pipeline_version_id` is the pipeline's current
+        version and the pipeline is not archived; else None, and nothing is stored. On
+        PostgreSQL one statement, so a caller that remembers the current version stores a job
+        in one round trip, and asks again only when it is told the version changed."""
+        if not self._on_postgresql:
+            current = PipelineRepository(self.session).current_version_id(pipeline_id)
+            if current != (pipeline_version_id, None):
+                return None
+            return self.insert(pipeline_id, step_types, pipeline_version_id, image)
+        job_id = uuid.uuid4()
+        steps = list(enumerate(step_types, start=1))
+        content_type, data = image
+        inserted = self.session.execute(
+            _INSERT_JOB_WITH_IMAGE,
+            {
+                "p_job_id": job_id,
+                "p_pipeline_id": pipeline_id,
+                "p_version_id": pipeline_version_id,
+                "p_now": utcnow(),
+                "p_positions": [position for position, _ in steps],
+                "p_types": [step_type for _, step_type in steps],
+                "p_content_type": content_type,
+                "p_size": len(data),
+                "p_data": data,
+            },
+        )
+        if inserted.rowcount != 1:  # type: ignore[attr-defined]
+            return None
         return QueuedJob(job_id, pipeline_id, steps)
 
     def add(

@@ -104,6 +104,23 @@ def test_a_job_submitted_before_a_put_runs_the_version_it_was_submitted_under(
     assert processed_size(api, late) == (320, 240)
 
 
+def test_the_gateway_that_stored_a_job_under_a_version_takes_the_next_after_a_put(
+    api: httpx.Client,
+) -> None:
+    # Given: this API process has stored a job under version 1 (and remembers it as current)
+    pipeline_id = create_pipeline(api, car_config(640), "remembered")
+    first = submit_ok(api, PHOTO, pipeline_id)
+
+    # When: version 2 is stored, and the same process takes another job
+    assert api.put(f"/pipelines/{pipeline_id}", json={"config": car_config(320)}).is_success
+    second = submit_ok(api, PHOTO, pipeline_id)
+
+    # Then: the second job runs version 2
+    first_job, second_job = wait_for_job(api, first), wait_for_job(api, second)
+    assert (first_job["pipeline_version"], second_job["pipeline_version"]) == (1, 2)
+    assert processed_size(api, second) == (320, 240)
+
+
 def test_a_retried_job_runs_its_own_version_not_the_current_one(api: httpx.Client) -> None:
     # Given: a job failed under version 1, whose model path the server refuses
     pipeline_id = create_pipeline(api, car_config(640, model_path="/no-such-endpoint"), "retry")

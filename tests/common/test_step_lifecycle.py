@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.bootstrap import CAR_PIPELINE_ID
@@ -174,3 +174,33 @@ def test_a_claim_of_a_missing_job_or_step_starts_nothing(db: Session, job_id: uu
     assert state is not None
     assert (state.step_status, state.attempt) == (None, None)
     assert load(db, job_id).status == JobStatus.QUEUED
+
+
+def test_a_job_is_inserted_under_a_version_only_while_it_is_current(db: Session) -> None:
+    pipelines, jobs = PipelineRepository(db), JobRepository(db)
+    pipeline = pipelines.get(CAR_PIPELINE_ID)
+    assert pipeline is not None
+    current = pipelines.current_version_id(CAR_PIPELINE_ID)
+    assert current is not None
+    first_version = current[0]
+    image = ("image/jpeg", b"original bytes")
+
+    queued = jobs.insert_if_current(CAR_PIPELINE_ID, STEP_TYPES, first_version, image)
+
+    assert queued is not None
+    job = load(db, queued.id)
+    assert (job.pipeline_version_id, job.status, len(job.steps)) == (first_version, "queued", 3)
+    assert images(db, queued.id) == {ORIGINAL: b"original bytes"}
+
+    # A newer version: the first is no longer current, and nothing is stored under it.
+    pipelines.add_version(pipeline, {**pipeline.config, "description": "newer"})
+    count = db.scalar(select(func.count()).select_from(Job))
+    assert jobs.insert_if_current(CAR_PIPELINE_ID, STEP_TYPES, first_version, image) is None
+    newer = pipelines.current_version_id(CAR_PIPELINE_ID)
+    assert newer is not None
+    assert newer[0] != first_version
+    # Archived: not even the current version takes a job.
+    pipelines.archive(pipeline)
+    db.flush()
+    assert jobs.insert_if_current(CAR_PIPELINE_ID, STEP_TYPES, newer[0], image) is None
+    assert db.scalar(select(func.count()).select_from(Job)) == count
