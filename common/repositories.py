@@ -751,7 +751,7 @@ class JobRepository(_Repository):
                 image=None
                 if row.image_id is None
                 else StoredImage(
-                    row.image_id, row.variant, row.content_type, row.size, bytes(row.data or b"")
+                    row.image_id, row.variant, row.content_type, row.size, row.data or b""
                 ),
             )
         state = self.step_state(job_id, position)
