@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TypeVar
 
 from fastapi import UploadFile
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from common.repositories import (
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def read_image(upload: UploadFile, settings: Settings) -> tuple[int, str]:
@@ -68,10 +70,15 @@ def step_types_of(session: Session, version_id: int) -> list[str]:
         for step in parse_config(version.config).steps:
             known = registry.step(step.type)
             found.append(step.type if known is None else known.manifest.type_id)
-        if len(_step_types) >= _MAX_VERSIONS:
-            _step_types.clear()
-        _step_types[version_id] = found
+        _remember(_step_types, version_id, found)
     return list(found)
+
+
+def _remember(cache: dict[int, T], key: int, value: T) -> None:
+    """Keep `value` in a per-process cache, emptied when it reaches _MAX_VERSIONS entries."""
+    if len(cache) >= _MAX_VERSIONS:
+        cache.clear()
+    cache[key] = value
 
 
 _step_types: dict[int, list[str]] = {}
@@ -120,9 +127,7 @@ def _insert_inline(session: Session, pipeline_id: int, image: tuple[str, bytes])
             return job
     for _ in range(3):  # the version read may change before the insert; rarely twice
         version_id = open_pipeline(session, pipeline_id)  # 404, 409
-        if len(_current_versions) >= _MAX_VERSIONS:
-            _current_versions.clear()
-        _current_versions[pipeline_id] = version_id
+        _remember(_current_versions, pipeline_id, version_id)
         step_types = step_types_of(session, version_id)
         job = jobs.insert_if_current(pipeline_id, step_types, version_id, image)
         if job is not None:

@@ -107,14 +107,14 @@ class Cluster:
     def start_api(self) -> None:
         self._uvicorn("api", "api.main:app", self.api_port)
 
-    def _celery_worker(self, name: str, hostname: str, *options: str) -> None:
+    def _celery_worker(self, name: str, hostname: str, *options: str, app: str = "worker") -> None:
         self.system.start(
             name,
             str(BIN / "python"),
             "-m",
             "celery",
             "-A",
-            "worker",
+            app,
             "worker",
             "--loglevel",
             self.log_level,
@@ -145,6 +145,10 @@ class Cluster:
                 str(IO_THREADS),
             )
             names, hosts = ["worker", "worker-io"], [self.hostname, self.io_hostname]
+        self._wait_for_workers(names, hosts, pool_of="worker")
+
+    def _wait_for_workers(self, names: list[str], hosts: list[str], pool_of: str) -> None:
+        """Until every worker answers a ping and `pool_of`'s pool has `workers` processes."""
 
         def answers() -> bool:
             for name in names:
@@ -155,7 +159,7 @@ class Cluster:
 
         wait_until(answers, 60, "Celery workers", interval=0.1)
         # Ping answers once the consumer runs; the pool may still be forking.
-        wait_until(lambda: len(self.pool_pids()) >= self.workers, 30, "worker pool")
+        wait_until(lambda: len(self.pool_pids(pool_of)) >= self.workers, 30, f"{pool_of} pool")
 
     def stop_workers(self) -> None:
         for name in ("worker", "worker-io"):
@@ -192,31 +196,16 @@ class Cluster:
     def start_floor_worker(self) -> None:
         """bench.floor's worker, with `workers` processes."""
         hostname = f"bench-floor-{self.run_id}@bench"
-        self.system.start(
+        self._celery_worker(
             "floor-worker",
-            str(BIN / "python"),
-            "-m",
-            "celery",
-            "-A",
-            "bench.floor:celery_app",
-            "worker",
-            "--loglevel",
-            self.log_level,
-            "--hostname",
             hostname,
             "-Q",
             f"{self.queue}.floor",
             "--concurrency",
             str(self.workers),
+            app="bench.floor:celery_app",
         )
-
-        def answers() -> bool:
-            if self.system.procs["floor-worker"].poll() is not None:
-                raise RuntimeError(f"floor worker exited:\n{self.system.log('floor-worker')}")
-            return len(self.control.control.ping(destination=[hostname], timeout=0.5)) == 1
-
-        wait_until(answers, 60, "floor worker", interval=0.1)
-        wait_until(lambda: len(self.pool_pids("floor-worker")) >= self.workers, 30, "floor pool")
+        self._wait_for_workers(["floor-worker"], [hostname], pool_of="floor-worker")
 
     def purge_floor_queue(self) -> None:
         self.redis.delete(f"{self.queue}.floor")

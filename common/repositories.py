@@ -356,6 +356,17 @@ def _psycopg_sql(statement: TextClause) -> str:
 _PSYCOPG_DIALECT = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
 
 
+def _binary_row(session: Session, sql: str, params: Any) -> Any:
+    """One row (a named tuple; None if there is none) of a statement run on the session's
+    psycopg 3 connection with binary results, so bytea comes as stored rather than as hex text
+    that the server encodes and the client decodes."""
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor(binary=True, row_factory=namedtuple_row) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 @dataclass(frozen=True)
 class StoredImage:
     id: int
@@ -529,7 +540,8 @@ class JobRepository(_Repository):
     ) -> QueuedJob:
         """A queued job running `pipeline_version_id`, counted as handed to the broker (see
         `not_enqueued` if that fails), with its original `image` (content type, bytes) if
-        given. No ORM objects: every submit runs this."""
+        given. No ORM objects: submits of large uploads and batches run this (an upload stored
+        with its job in one statement goes through `insert_if_current`)."""
         now = utcnow()
         job_id = uuid.uuid4()
         steps = list(enumerate(step_types, start=1))
@@ -766,12 +778,7 @@ class JobRepository(_Repository):
     def _claim_row(self, params: dict[str, Any]) -> Any:
         if self.session.get_bind().dialect.driver != "psycopg":
             return self.session.execute(_CLAIM_STEP, params).first()
-        # Binary results, so image bytes come as they are stored rather than as hex text.
-        dbapi = self.session.connection().connection.driver_connection
-        assert dbapi is not None
-        with dbapi.cursor(binary=True, row_factory=namedtuple_row) as cursor:
-            cursor.execute(_psycopg_sql(_CLAIM_STEP), params)
-            return cursor.fetchone()
+        return _binary_row(self.session, _psycopg_sql(_CLAIM_STEP), params)
 
     def start_step(self, job_id: uuid.UUID, position: int) -> int:
         """Mark the step (and a queued job) running; returns the attempt number, which fences
@@ -941,13 +948,7 @@ class ImageRepository(_Repository):
     def current(self, job_id: uuid.UUID, *, with_data: bool = False) -> StoredImage | None:
         """The image the job's steps work on: the processed one once a step produced it."""
         if with_data and self.session.get_bind().dialect.driver == "psycopg":
-            # The bytes in binary: text results would be hex, encoded by the server and
-            # decoded here.
-            dbapi = self.session.connection().connection.driver_connection
-            assert dbapi is not None
-            with dbapi.cursor(binary=True) as cursor:
-                cursor.execute(_CURRENT_IMAGE_DATA_SQL, (job_id,))
-                found = cursor.fetchone()
+            found = _binary_row(self.session, _CURRENT_IMAGE_DATA_SQL, (job_id,))
             return None if found is None else StoredImage(*found)
         stmt = _CURRENT_IMAGE_DATA if with_data else _CURRENT_IMAGE
         row = self.session.execute(stmt, {"p_job_id": job_id}).first()
