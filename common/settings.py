@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.egress import EgressPolicy, parse_networks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +40,12 @@ class Settings(BaseSettings):
         SecretStr(""),
         description="Key of the HMAC-SHA256 signature (X-Signature) of notify.webhook@v1's "
         "posts; unset means webhooks are not sent (the job notes why).",
+    )
+    webhook_allowed_networks: str = Field(
+        "",
+        description="Internal networks notify.webhook@v1 may post to besides public addresses, "
+        "comma-separated CIDRs (10.20.0.0/16,fd00::/8); empty: public unicast only. Every "
+        "pipeline author can then reach anything listening in these networks.",
     )
     step_max_retries: int = Field(
         3, ge=0, description="Retries of a step that failed for a transient reason."
@@ -106,6 +114,17 @@ class Settings(BaseSettings):
     worker_metrics_host: str = Field(
         "127.0.0.1", description="Address the worker's Prometheus endpoint listens on."
     )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        parse_networks(value)  # a typo fails at start-up, not at the first webhook
+        return value
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        """What notify.webhook@v1 may connect to: public unicast plus WEBHOOK_ALLOWED_NETWORKS."""
+        return EgressPolicy(parse_networks(self.webhook_allowed_networks))
 
     @property
     def sqlalchemy_url(self) -> str:

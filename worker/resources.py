@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx
 
+from common.egress import guarded_client
 from common.pipeline import BuiltPipeline, build_pipeline, default_registry
 from common.pipeline.registry import Registry
+from common.settings import get_settings
 
 _http: httpx.Client | None = None
+_egress: httpx.Client | None = None
 
 
 def http_client() -> httpx.Client:
@@ -24,9 +27,18 @@ def http_client() -> httpx.Client:
     return _http
 
 
+def egress_client() -> httpx.Client:
+    """The client for destinations a pipeline's author chose (webhooks): public unicast
+    addresses and WEBHOOK_ALLOWED_NETWORKS only, each connection to the address checked."""
+    global _egress
+    if _egress is None:
+        _egress = guarded_client(get_settings().egress_policy)
+    return _egress
+
+
 def reset_http_client() -> None:
-    global _http
-    _http = None  # a forked child must not share its parent's sockets
+    global _http, _egress
+    _http = _egress = None  # a forked child must not share its parent's sockets
 
 
 @lru_cache(maxsize=1)

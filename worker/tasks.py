@@ -222,6 +222,7 @@ def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
             http=resources.http_client(),
             settings=get_settings(),
             image_id=image.id,
+            egress=resources.egress_client(),
         )
         result = step.run(data, ctx)
         duration_ms = (time.perf_counter() - started) * 1000

@@ -18,6 +18,7 @@ from api.schemas import PipelineVersionView, PipelineView
 from common.models import Pipeline
 from common.pipeline import BuiltPipeline, ConfigIssue, PipelineConfigError, build_pipeline
 from common.repositories import PipelineRepository
+from common.settings import get_settings
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
 
@@ -79,7 +80,7 @@ def _describe(issue: dict[str, Any]) -> str:
 
 def _validated(config: dict[str, Any]) -> BuiltPipeline:
     try:
-        return build_pipeline(config, registry())
+        return build_pipeline(config, registry(), context={"egress": get_settings().egress_policy})
     except PipelineConfigError as exc:
         issues = [_issue(issue) for issue in exc.issues]
         raise ApiError(

@@ -121,8 +121,15 @@ def raw_steps_type(raw: dict[str, Any], index: int) -> str | None:
     return value.get("type") if isinstance(value, dict) else None
 
 
-def build_pipeline(raw: Any, registry: Registry) -> BuiltPipeline:
-    """Parse and validate a config against the registry; every problem is reported at once."""
+def build_pipeline(
+    raw: Any, registry: Registry, *, context: dict[str, Any] | None = None
+) -> BuiltPipeline:
+    """Parse and validate a config against the registry; every problem is reported at once.
+
+    `context` reaches the parameters' validators: the API passes `{"egress": EgressPolicy}`
+    when a pipeline is created or changed, so that a webhook to a refused literal address is
+    refused then; a stored config is rebuilt without it (its webhooks are checked when sent).
+    """
     config = parse_config(raw)
     issues: list[ConfigIssue] = []
     datatype = registry.datatype(config.datatype)
@@ -148,7 +155,7 @@ def build_pipeline(raw: Any, registry: Registry) -> BuiltPipeline:
                 )
             )
         try:
-            params = manifest.params.model_validate(step_config.params)
+            params = manifest.params.model_validate(step_config.params, context=context)
         except ValidationError as exc:
             for err in exc.errors():
                 name = ".".join(str(part) for part in err["loc"]) or "params"

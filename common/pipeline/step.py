@@ -58,6 +58,9 @@ class StepContext:
     # The stored image the step works on (its row id in job_images), as read when the step
     # was claimed; None where no such row is known.
     image_id: int | None = None
+    # The client for destinations a pipeline's author chose (webhooks): it connects only where
+    # settings.egress_policy allows (common.egress). None: a step makes one for the call.
+    egress: httpx.Client | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -19,6 +19,10 @@ SAVE = {"type": "storage.save_car_detection@v1"}
 CAR = {"datatype": "CarDetection", "steps": [FIT, DETECT, SAVE]}
 
 
+def webhook(url: str) -> dict[str, Any]:
+    return {"type": "notify.webhook@v1", "params": {"url": url}}
+
+
 def unique(prefix: str = "p") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -151,6 +155,27 @@ INVALID_CONFIGS = [
     ),
     config_case(
         "legacy-steps-not-json", {"datatype": "CarDetection", "steps": "{nope"}, None, "JSON"
+    ),
+    config_case(
+        "webhook-to-the-metadata-address",
+        {"datatype": "CarDetection", "steps": [FIT, webhook("http://169.254.169.254/latest/")]},
+        2,
+        "169.254.169.254 is a link-local address",
+    ),
+    config_case(
+        "webhook-to-loopback-written-as-a-number",
+        {"datatype": "CarDetection", "steps": [FIT, DETECT, webhook("http://2130706433:6379/")]},
+        3,
+        "127.0.0.1 is a loopback address",
+    ),
+    config_case(
+        "model-path-naming-another-host",
+        {
+            "datatype": "CarDetection",
+            "steps": [{"type": DETECT["type"], "params": {"path": "//e/"}}],
+        },
+        1,
+        "parameter path",
     ),
 ]
 

@@ -161,6 +161,26 @@ def test_put_with_an_invalid_config_is_422_naming_the_step_and_keeps_the_version
     assert api.get(f"/pipelines/{pipeline_id}").json()["version"] == 1
 
 
+def test_put_with_a_webhook_to_a_private_address_is_422_naming_the_step_and_the_rule(
+    api: httpx.Client,
+) -> None:
+    # Given
+    pipeline_id = create_pipeline(api, car_config(640), "private-hook")
+    config = car_config(640)
+    config["steps"].append({"type": "notify.webhook@v1", "params": {"url": "http://10.1.2.3/h"}})
+
+    # When
+    response = api.put(f"/pipelines/{pipeline_id}", json={"config": config})
+
+    # Then
+    error = assert_error(response, 422, "invalid_pipeline_config")
+    position = len(config["steps"])
+    assert f"step {position} ('notify.webhook@v1')" in error["message"]
+    assert "10.1.2.3 is a private (RFC 1918) address" in error["message"]
+    assert "WEBHOOK_ALLOWED_NETWORKS" in error["message"]
+    assert api.get(f"/pipelines/{pipeline_id}").json()["version"] == 1
+
+
 def test_put_with_the_current_config_makes_no_new_version(api: httpx.Client) -> None:
     # Given
     pipeline_id = create_pipeline(api, car_config(640), "same")

@@ -10,7 +10,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from common.pipeline import CarDetection, Detection, StepContext, StepError, TransientStepError
-from common.pipeline.steps.detect_car import DetectCar, DetectCarParams, request_detection
+from common.pipeline.steps.detect_car import (
+    DetectCar,
+    DetectCarParams,
+    model_endpoint,
+    request_detection,
+)
 from common.settings import get_settings
 from tests import images
 from tests.system import free_port
@@ -196,3 +201,52 @@ def test_refused_connection_is_transient(http: httpx.Client) -> None:
 
     with pytest.raises(TransientStepError, match="unreachable"):
         ask(http, url)
+
+
+# --- the path cannot leave the model server ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//evil.test/",
+        "http://evil.test/",
+        "/@evil.test/",
+        "/x@evil.test",
+        "/../admin",
+        "/a/./b",
+        "/a/..",
+        "/a//b",
+        "/%2e%2e/admin",
+        "/a?next=http://evil.test",
+        "/a#frag",
+        "/a\\b",
+        "process_image",
+        "",
+    ],
+)
+def test_a_path_that_could_leave_the_model_server_is_refused(path: str) -> None:
+    with pytest.raises(ValueError, match="path"):
+        DetectCarParams(path=path)
+
+
+@pytest.mark.parametrize(
+    ("model_url", "path", "expected"),
+    [
+        ("http://127.0.0.1:8001", "/process_image/", "http://127.0.0.1:8001/process_image/"),
+        ("http://model:8001/", "/v2/detect", "http://model:8001/v2/detect"),
+        ("http://model:8001/api/", "/detect", "http://model:8001/api/detect"),
+        ("http://model:8001/api?k=1", "/", "http://model:8001/api/"),
+    ],
+)
+def test_the_endpoint_is_the_model_url_with_the_path_appended(
+    model_url: str, path: str, expected: str
+) -> None:
+    assert model_endpoint(model_url, DetectCarParams(path=path).path) == expected
+
+
+@pytest.mark.parametrize("path", ["//evil.test/", "//user@evil.test:80/x"])
+def test_even_an_unchecked_path_keeps_the_model_server_host(path: str) -> None:
+    url = httpx.URL(model_endpoint("http://model:8001", path))
+
+    assert (url.host, url.port) == ("model", 8001)

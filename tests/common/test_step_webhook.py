@@ -1,9 +1,11 @@
-"""notify.webhook@v1 against a real HTTP server in a thread: signed, retried, never fatal."""
+"""notify.webhook@v1 against a real HTTP server in a thread: signed, retried, never fatal, and
+never to an address outside the public internet and WEBHOOK_ALLOWED_NETWORKS."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import threading
 import time
@@ -18,6 +20,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
+from common import egress
+from common.egress import IPAddress
 from common.pipeline import (
     CarDetection,
     Detection,
@@ -27,6 +31,7 @@ from common.pipeline import (
     default_registry,
 )
 from common.pipeline.steps.notify_webhook import (
+    ALLOW_HINT,
     NotifyWebhook,
     WebhookParams,
     deliver,
@@ -37,6 +42,8 @@ from common.settings import Settings, get_settings
 from tests.system import free_port
 
 SECRET = "test-webhook-secret"
+# The receivers listen on loopback, which webhooks may reach only when allowed.
+LOOPBACK = "127.0.0.0/8"
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class Receiver:
     script: list[int | tuple[int, float]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -84,7 +92,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((self.host, 0), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -92,7 +100,11 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/hooks/jobs"
+        return f"http://{self.host}:{self.server.server_port}/hooks/jobs"
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
 
     def __enter__(self) -> Receiver:
         self._thread.start()
@@ -123,17 +135,27 @@ def detection_data() -> CarDetection:
     return CarDetection(image=b"", content_type="image/jpeg", detection=box, model_answered=True)
 
 
-def settings(secret: str = SECRET) -> Settings:
-    return get_settings().model_copy(update={"webhook_secret": SecretStr(secret)})
+def settings(secret: str = SECRET, allowed: str = LOOPBACK) -> Settings:
+    return get_settings().model_copy(
+        update={"webhook_secret": SecretStr(secret), "webhook_allowed_networks": allowed}
+    )
 
 
 def notify(
-    url: str, data: CarDetection, secret: str = SECRET, **params: Any
+    url: str,
+    data: CarDetection,
+    secret: str = SECRET,
+    allowed: str = LOOPBACK,
+    http: httpx.Client | None = None,
+    **params: Any,
 ) -> tuple[uuid.UUID, CarDetection]:
+    """Run the step as a worker does, `http` standing for the worker's shared client."""
     job_id = uuid.uuid4()
     step = NotifyWebhook(WebhookParams(url=url, backoff_s=0.01, **params))
-    with httpx.Client() as http, Session() as session:
-        ctx = StepContext(job_id=job_id, session=session, http=http, settings=settings(secret))
+    with http or httpx.Client() as shared, Session() as session:
+        ctx = StepContext(
+            job_id=job_id, session=session, http=shared, settings=settings(secret, allowed)
+        )
         result = step.run(data, ctx)
     assert isinstance(result, CarDetection)
     return job_id, result
@@ -258,6 +280,91 @@ def test_without_a_secret_nothing_is_sent_and_the_reason_is_noted(receiver: Rece
     assert result.webhook_error == (
         f"webhook {receiver.url}: not sent: WEBHOOK_SECRET is not set (nothing goes unsigned)"
     )
+
+
+# --- where a webhook may go -------------------------------------------------------------------
+
+
+def test_a_loopback_receiver_gets_nothing_unless_its_network_is_allowed(
+    receiver: Receiver,
+) -> None:
+    _, result = notify(receiver.url, detection_data(), allowed="")
+
+    assert receiver.received == []
+    assert result.webhook_error == (
+        f"webhook {receiver.url}: not sent: 127.0.0.1 is a loopback address; {ALLOW_HINT} "
+        "(1 attempt)"
+    )
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_when_sending(receiver: Receiver) -> None:
+    url = f"http://localhost:{receiver.port}/hooks/jobs"
+
+    _, result = notify(url, detection_data(), allowed="", max_attempts=3)
+
+    assert receiver.received == []
+    assert result.webhook_error is not None
+    assert result.webhook_error.startswith(f"webhook {url}: not sent: localhost resolves to ")
+    assert ", a loopback address" in result.webhook_error
+    assert result.webhook_error.endswith("(1 attempt)")
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, name: str, *answer: str) -> list[tuple[str, int]]:
+    """Make `name` resolve to `answer`: the resolver is outside the system. Returns the calls."""
+    calls: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> list[IPAddress]:
+        calls.append((host, port))
+        assert host == name
+        return [ipaddress.ip_address(a) for a in answer]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    return calls
+
+
+def test_the_post_goes_to_the_address_that_was_checked_with_the_host_kept(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_dns(monkeypatch, "hooks.example.test", "127.0.0.1")
+    url = f"http://hooks.example.test:{receiver.port}/hooks/jobs"
+
+    _, result = notify(url, detection_data(), allowed="127.0.0.1/32")
+
+    [call] = receiver.wait_for(1)
+    assert result.webhook_error is None
+    assert call.headers["host"] == f"hooks.example.test:{receiver.port}"
+    assert call.signed_with(SECRET)
+    assert calls == [("hooks.example.test", receiver.port)]  # resolved once, not again
+
+
+def test_a_name_with_one_internal_address_among_its_answers_is_refused(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_dns(monkeypatch, "hooks.example.test", "127.0.0.1", "10.0.0.7")
+    url = f"http://hooks.example.test:{receiver.port}/hooks/jobs"
+
+    _, result = notify(url, detection_data(), allowed="127.0.0.1/32")
+
+    assert receiver.received == []
+    assert result.webhook_error == (
+        f"webhook {url}: not sent: hooks.example.test resolves to 10.0.0.7, a private "
+        f"(RFC 1918) address; {ALLOW_HINT} (1 attempt)"
+    )
+
+
+def test_a_redirect_to_a_refused_address_is_not_followed() -> None:
+    with (
+        Receiver(host="127.0.0.2") as inside,
+        Receiver([307], headers={"Location": inside.url}) as hook,
+    ):
+        # Even were the worker's shared client one that follows redirects.
+        follows = httpx.Client(follow_redirects=True)
+
+        _, result = notify(hook.url, detection_data(), allowed="127.0.0.1/32", http=follows)
+
+        assert len(hook.received) == 1
+        assert inside.received == []
+        assert result.webhook_error == f"webhook {hook.url}: answered HTTP 307 (1 attempt)"
 
 
 # --- backoff ----------------------------------------------------------------------------------

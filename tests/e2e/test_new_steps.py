@@ -28,9 +28,16 @@ SEEDS = range(40, 46)
 
 @pytest.fixture(scope="module")
 def signing_api(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    """An API and a worker of their own (own queue) whose settings carry WEBHOOK_SECRET."""
+    """An API and a worker of their own (own queue) whose settings carry WEBHOOK_SECRET and
+    allow webhooks to loopback."""
     env = make_env(
-        {**TEST_ENV, "QUEUE_NAME": f"{TEST_ENV['QUEUE_NAME']}-signed", "WEBHOOK_SECRET": SECRET}
+        {
+            **TEST_ENV,
+            "QUEUE_NAME": f"{TEST_ENV['QUEUE_NAME']}-signed",
+            "WEBHOOK_SECRET": SECRET,
+            # The receivers listen on loopback, which webhooks reach only when allowed.
+            "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        }
     )
     other = System(env=env, logs=tmp_path_factory.mktemp("signed"))
     port = free_port()

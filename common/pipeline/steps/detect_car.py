@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from common.pipeline.datatypes import CarDetection, Detection
 from common.pipeline.step import (
@@ -17,11 +17,30 @@ from common.pipeline.step import (
 
 
 class DetectCarParams(StepParams):
+    # A path only, so that a pipeline's author cannot send the image anywhere but the model
+    # server: no scheme, no "@", no "//" (a network-path reference), no "." or ".." segment.
     path: str = Field(
         "/process_image/",
-        pattern=r"^/[A-Za-z0-9_./-]*$",
-        description="Endpoint path on the model server (MODEL_URL).",
+        max_length=200,
+        pattern=r"^/([A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]*$",
+        description="Endpoint path on the model server (MODEL_URL): segments of letters, "
+        "digits, '_', '.' and '-' after single slashes; never another host.",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _no_dot_segments(cls, value: str) -> str:
+        if any(segment in (".", "..") for segment in value.split("/")):
+            raise ValueError("must have no '.' or '..' segment")
+        return value
+
+
+def model_endpoint(model_url: str, path: str) -> str:
+    """MODEL_URL's scheme, host and port with `path` appended to its path: whatever `path`
+    holds, the result names the model server's host (raises httpx.InvalidURL for a bad
+    MODEL_URL)."""
+    base = httpx.URL(model_url)
+    return str(base.copy_with(path=base.path.rstrip("/") + path, query=None, fragment=None))
 
 
 def request_detection(
@@ -72,7 +91,7 @@ class DetectCar(Step[CarDetection, DetectCarParams]):
     )
 
     def run(self, data: CarDetection, ctx: StepContext) -> CarDetection:
-        url = ctx.settings.model_url.rstrip("/") + self.params.path
+        url = model_endpoint(ctx.settings.model_url, self.params.path)
         detection = request_detection(
             ctx.http,
             url,

@@ -2,7 +2,10 @@
 
 Delivery is at least once: a step run again after its worker died may post again, so a
 receiver should treat the job id as the key. Nothing is ever sent unsigned: without
-WEBHOOK_SECRET the delivery is skipped and that is noted on the job.
+WEBHOOK_SECRET the delivery is skipped and that is noted on the job. Only public unicast
+addresses (and WEBHOOK_ALLOWED_NETWORKS) are posted to, see common.egress: a literal address is
+refused when the pipeline is created (with the policy in the validation context, as the API
+passes it), a host name when it is resolved at send time.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from common.egress import EgressPolicy, RefusedDestinationError, guarded_client
 from common.pipeline.datatypes import Notifiable
 from common.pipeline.step import Step, StepContext, StepManifest, StepParams
 
@@ -28,6 +32,7 @@ SIGNATURE_HEADER = "X-Signature"
 # Besides 5xx and transport errors, the only answers worth trying again.
 RETRIED_4XX = {408, 429}
 MAX_DELAY_S = 10.0
+ALLOW_HINT = "webhooks go to public addresses only (WEBHOOK_ALLOWED_NETWORKS can add networks)"
 
 
 class WebhookParams(StepParams):
@@ -44,7 +49,7 @@ class WebhookParams(StepParams):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
         if any(c.isspace() for c in value):
             raise ValueError("must not contain blanks")
         try:
@@ -61,6 +66,11 @@ class WebhookParams(StepParams):
             raise ValueError("must not carry credentials")
         if url.fragment:
             raise ValueError("must have no #fragment")
+        policy = (info.context or {}).get("egress")
+        if isinstance(policy, EgressPolicy):
+            refusal = policy.host_refusal(url.host)
+            if refusal is not None:
+                raise ValueError(f"refused: {refusal}; {ALLOW_HINT}")
         return value
 
 
@@ -101,7 +111,9 @@ def deliver(
     backoff_s: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
-    """POST `body` until a 2xx answer, retrying transport errors, 5xx, 408 and 429."""
+    """POST `body` until a 2xx answer, retrying transport errors, 5xx, 408 and 429; a
+    destination `http` refuses (RefusedDestinationError) ends it at once. Redirects are not
+    followed: `http` should be a client made by common.egress.guarded_client."""
     attempt = 0
     while True:
         attempt += 1
@@ -109,10 +121,17 @@ def deliver(
         try:
             # Streamed and closed unread: what a receiver says in its body is not our concern.
             with http.stream(
-                "POST", url, content=body, headers=headers, timeout=timeout_s
+                "POST",
+                url,
+                content=body,
+                headers=headers,
+                timeout=timeout_s,
+                follow_redirects=False,
             ) as response:
                 status = response.status_code
                 waited = _retry_after(response)
+        except RefusedDestinationError as exc:
+            problem, retry = f"not sent: {exc.reason}; {ALLOW_HINT}", False
         except httpx.TimeoutException:
             problem, retry = f"no answer within {timeout_s:g} s", True
         except httpx.TransportError as exc:
@@ -157,16 +176,23 @@ class NotifyWebhook(Step[Notifiable, WebhookParams]):
                 "X-Job-Id": str(ctx.job_id),
                 "User-Agent": "image-pipelines-webhook/1",
             }
-            delivery = deliver(
-                ctx.http,
-                p.url,
-                body,
-                headers,
-                timeout_s=p.timeout_s,
-                max_attempts=p.max_attempts,
-                backoff_s=p.backoff_s,
-            )
-            error = delivery.error
+            if ctx.egress is not None:
+                error = self._deliver(ctx.egress, body, headers)
+            else:
+                with guarded_client(ctx.settings.egress_policy) as http:
+                    error = self._deliver(http, body, headers)
         if error is not None:
             log.warning("%s", error)
         return data.model_copy(update={"webhook_error": error})
+
+    def _deliver(self, http: httpx.Client, body: bytes, headers: dict[str, str]) -> str | None:
+        p = self.params
+        return deliver(
+            http,
+            p.url,
+            body,
+            headers,
+            timeout_s=p.timeout_s,
+            max_attempts=p.max_attempts,
+            backoff_s=p.backoff_s,
+        ).error
