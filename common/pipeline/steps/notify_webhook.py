@@ -39,7 +39,8 @@ class WebhookParams(StepParams):
     url: str = Field(
         max_length=2000,
         description="Where to POST the result: an http or https URL, without credentials "
-        "(pipeline configs are readable by every API client).",
+        "(pipeline configs are readable by every API client), to a public address (or one in "
+        "WEBHOOK_ALLOWED_NETWORKS).",
     )
     timeout_s: float = Field(5.0, gt=0, le=30, description="Timeout of one attempt, seconds.")
     max_attempts: int = Field(3, ge=1, le=5, description="Attempts before giving up.")
