@@ -10,22 +10,23 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so that a code change does not
-# reinstall them (this layer is rebuilt only when pyproject.toml changes).
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, pinned by requirements.lock (`make lock` writes it from pyproject.toml),
+# so that two builds get the same packages and a code change does not reinstall them (this
+# layer is rebuilt only when the lock changes).
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 
 # The project itself (Alembic's migrations ship inside the common package).
-COPY README.md alembic.ini ./
+COPY pyproject.toml README.md alembic.ini ./
 COPY samples/ samples/
 COPY common/ common/
 COPY api/ api/
 COPY worker/ worker/
 COPY mlmock/ mlmock/
 COPY cli/ cli/
+# --no-deps: the lock gave every dependency; pip check fails the build if it missed one.
 RUN pip install --no-deps . \
+    && pip check \
     && rm -rf build ./*.egg-info
 
 RUN useradd --create-home --uid 10001 --user-group app \

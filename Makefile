@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-browser run migrate test soak bench lint format clean
+.PHONY: install install-browser run migrate test soak bench lint format lock clean
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Pin what the image and CI's production check install (requirements.lock) from pyproject.toml;
+## keeps the pins that still fit (LOCK_ARGS=--upgrade moves every package to its newest release).
+lock: install
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--annotation-style=line $(LOCK_ARGS) -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from common.queue import celery_config, client
 from common.settings import Settings
@@ -17,6 +20,17 @@ from tests.system import ROOT
 def dotenv(path: Path) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {key.strip(): value.strip() for key, value in pairs if not key.startswith("#")}
+
+
+def locked() -> dict[str, str]:
+    """requirements.lock as {canonical name: pinned version}."""
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if spec:
+            name, version = spec.split("==")
+            pins[canonicalize_name(name)] = version
+    return pins
 
 
 def compose() -> dict[str, Any]:
@@ -82,3 +96,23 @@ def test_no_development_secret_appears_in_the_code() -> None:
         for source in (ROOT / folder).rglob("*.py"):
             text = source.read_text()
             assert not any(secret in text for secret in secrets), source
+
+
+def test_the_lock_pins_every_runtime_dependency_within_its_range() -> None:
+    # Given: what pyproject.toml asks for, and what the image installs
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = locked()
+
+    for requirement in map(Requirement, project["dependencies"]):
+        # Then: each is pinned, at a version its range admits (else: `make lock`)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is missing from requirements.lock: run make lock"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+    # and the Redis transport's own needs came with the extras
+    assert "packaging" in pins
+
+
+def test_the_image_installs_the_lock_and_checks_it() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install -r requirements.lock" in dockerfile
+    assert "pip check" in dockerfile
