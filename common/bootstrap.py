@@ -1,4 +1,5 @@
-"""Prepare a database for the services: apply migrations, then create the test pipeline.
+"""Prepare a database for the services: wait for it, apply migrations, then create the test
+pipeline.
 
 Run before the services start (`python -m common.bootstrap`); running it again changes nothing.
 """
@@ -6,11 +7,14 @@ Run before the services start (`python -m common.bootstrap`); running it again c
 from __future__ import annotations
 
 import logging
+import time
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.exc import OperationalError
 
-from common.db import session_scope
+from common.db import get_engine, session_scope
 from common.logs import configure_logging
 from common.pipeline import build_pipeline, default_registry
 from common.repositories import PipelineRepository
@@ -35,6 +39,27 @@ def alembic_config() -> Config:
     config.set_main_option("script_location", "common:migrations")
     config.attributes["configure_logger"] = False
     return config
+
+
+def wait_for_database(timeout_s: float, interval_s: float = 1.0) -> int:
+    """Connect until the database accepts, trying every `interval_s` seconds for at most
+    `timeout_s` (DATABASE_WAIT_S): compose's PostgreSQL may still be starting. Returns the
+    attempts it took; raises the last OperationalError once the time is up."""
+    deadline = time.monotonic() + timeout_s
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            with get_engine().connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return attempts
+        except OperationalError as exc:
+            if time.monotonic() + interval_s > deadline:
+                raise
+            # The driver's first line says why (refused, starting up); no URL, no password.
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            log.info("database not ready (%s); trying again in %.0f s", reason, interval_s)
+            time.sleep(interval_s)
 
 
 def migrate() -> None:
@@ -63,6 +88,7 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     settings.ensure_dirs()
+    wait_for_database(settings.database_wait_s)
     migrate()
     created = ensure_car_pipeline()
     log.info(

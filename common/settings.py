@@ -15,7 +15,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", protected_namespaces=())
+    # A variable set to "" counts as unset: compose passes every setting to every container as
+    # ${NAME:-}, so that one left out of .env keeps the default written here.
+    model_config = SettingsConfigDict(
+        extra="ignore", protected_namespaces=(), env_ignore_empty=True
+    )
 
     data_dir: Path = Field(
         PROJECT_ROOT / "var",
@@ -31,6 +35,12 @@ class Settings(BaseSettings):
         description="Celery broker URL; unset means kombu's filesystem transport under DATA_DIR.",
     )
     queue_name: str = Field("pipeline", description="Celery queue the jobs and their steps go to.")
+    database_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="How long `python -m common.bootstrap` waits for the database to accept "
+        "connections (a server still starting, as on compose's first `up`).",
+    )
 
     model_url: str = Field("http://127.0.0.1:8001", description="Base URL of the model server.")
     model_timeout_s: float = Field(

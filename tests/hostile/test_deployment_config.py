@@ -1,8 +1,10 @@
-"""What the deployment files promise: JSON-only Celery, keys as digests, ports on localhost."""
+"""What the deployment files promise: JSON-only Celery, keys as digests, ports on localhost, one
+set of settings for every container, a pinned production install."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,29 @@ def locked() -> dict[str, str]:
     return pins
 
 
-def compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def compose(name: str = "docker-compose.yml") -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / name).read_text())
     return loaded
+
+
+def by_default(value: object) -> str:
+    """A compose value as it is when .env and the shell leave its variables unset."""
+    return re.sub(r"\$\{\w+(?::-([^}]*))?[^}]*\}", lambda m: m.group(1) or "", str(value))
+
+
+APP_IMAGE = "image-pipelines:dev"
+# Settings compose sets otherwise: the image sets DATA_DIR; plain keys never reach a container;
+# each worker has its own metrics endpoint.
+NOT_SHARED = {"DATA_DIR", "API_KEYS", "WORKER_METRICS_PORT", "WORKER_METRICS_HOST"}
+
+
+def app_services() -> dict[str, dict[str, Any]]:
+    """The services that run the project's image."""
+    return {
+        name: service
+        for name, service in compose()["services"].items()
+        if service.get("image") == APP_IMAGE
+    }
 
 
 def test_celery_accepts_and_sends_json_only() -> None:
@@ -70,18 +92,80 @@ def test_env_example_names_every_secret_without_a_working_value() -> None:
     assert "API_KEY" not in example
 
 
-def test_compose_gives_the_api_only_the_key_digest() -> None:
-    api_env = compose()["services"]["api"]["environment"]
-    assert "API_KEY_HASHES" in api_env
-    assert "API_KEY" not in api_env
-    assert "API_KEYS" not in api_env
+def test_compose_gives_the_containers_only_the_key_digest() -> None:
+    for name, service in app_services().items():
+        env = service["environment"]
+        assert "API_KEY_HASHES" in env, name
+        assert "API_KEY" not in env, name
+        assert "API_KEYS" not in env, name
 
 
-@pytest.mark.parametrize("service", ["postgres", "redis", "adminer", "flower"])
-def test_compose_binds_internal_services_to_localhost(service: str) -> None:
+@pytest.mark.parametrize("service", ["api", "adminer", "flower", "prometheus"])
+def test_compose_binds_published_services_to_localhost(service: str) -> None:
     ports = compose()["services"][service]["ports"]
     assert ports
-    assert all(str(port).startswith("127.0.0.1:") for port in ports), ports
+    assert all(by_default(port).startswith("127.0.0.1:") for port in ports), ports
+
+
+@pytest.mark.parametrize("service", ["postgres", "redis"])
+def test_compose_publishes_the_servers_only_with_the_ports_override(service: str) -> None:
+    # Given: the machine may run PostgreSQL and Redis on their ports already
+    assert "ports" not in compose()["services"][service]
+
+    ports = compose("docker-compose.ports.yml")["services"][service]["ports"]
+
+    assert ports
+    assert all(by_default(port).startswith("127.0.0.1:") for port in ports), ports
+
+
+def test_every_app_container_gets_every_setting_alike() -> None:
+    # Given: the settings the code reads, and what each container of the image is given
+    settings = {name.upper() for name in Settings.model_fields}
+    shared = compose()["x-app-env"]
+    services = app_services()
+
+    # Then: every setting is in the shared block, and each container has the block unchanged
+    assert settings - NOT_SHARED <= set(shared), settings - NOT_SHARED - set(shared)
+    assert len(services) >= 6, list(services)
+    for name, service in services.items():
+        env = service["environment"]
+        assert {key: env.get(key) for key in shared} == shared, name
+
+
+def test_the_api_sends_to_the_queues_the_workers_read() -> None:
+    shared = compose()["x-app-env"]
+    services = compose()["services"]
+
+    queue = by_default(shared["QUEUE_NAME"])
+    worker_queues = [
+        by_default(services[name]["command"][services[name]["command"].index("-Q") + 1])
+        for name in ("worker", "worker-io")
+    ]
+
+    assert services["api"]["environment"]["QUEUE_NAME"] == shared["QUEUE_NAME"]
+    assert worker_queues == [queue, f"{queue}.io"]
+
+
+def test_compose_checks_postgres_over_tcp_and_prestart_waits_for_it() -> None:
+    # pg_isready on the unix socket passes while the first start's init server runs
+    postgres = compose()["services"]["postgres"]
+    assert "-h 127.0.0.1" in " ".join(postgres["healthcheck"]["test"])
+    prestart = compose()["services"]["prestart"]
+    assert prestart["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "DATABASE_WAIT_S" in prestart["environment"]
+
+
+def test_one_service_builds_the_image_and_every_other_waits_for_it() -> None:
+    services = app_services()
+    builders = [name for name, service in services.items() if "build" in service]
+
+    assert builders == ["prestart"]
+    for name, service in services.items():
+        if name != "prestart":
+            # never pulled from a registry; created once prestart (built first) has finished
+            assert service["pull_policy"] == "never", name
+            after = service["depends_on"]["prestart"]["condition"]
+            assert after == "service_completed_successfully", name
 
 
 def test_compose_requires_flower_basic_auth() -> None:
