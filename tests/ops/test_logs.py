@@ -1,11 +1,16 @@
-"""One job's story in every service's log: its id on a line of the API, the worker and the mock."""
+"""One job's story in every service's log: its id on a line of the API, the worker and the mock;
+Flower's own lines in the same format."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 
+from tests.conftest import TEST_ENV
 from tests.ops.helpers import run_jobs
-from tests.system import System
+from tests.system import BIN, System, free_port, http_ok, make_env, wait_until
 
 
 def test_a_job_id_is_on_lines_of_every_service(api: httpx.Client, system: System) -> None:
@@ -34,3 +39,32 @@ def test_a_job_id_is_on_lines_of_every_service(api: httpx.Client, system: System
     assert any(
         f"[job={job_id}]" in line and "detection for job" in line for line in lines["mlmock"]
     )
+
+
+def test_flower_logs_json_lines_under_log_format_json(tmp_path: Path) -> None:
+    # Given: Flower alone on the test broker, as compose runs it (LOG_FORMAT=json)
+    env = make_env({**TEST_ENV, "LOG_FORMAT": "json", "FLOWER_BASIC_AUTH": "ops:flower-logs"})
+    flower = System(env=env, logs=tmp_path)
+    url = f"http://127.0.0.1:{free_port()}"
+    try:
+        flower.start(
+            "flower",
+            str(BIN / "celery"),
+            "-A",
+            "worker",
+            "flower",
+            f"--port={url.rsplit(':', 1)[1]}",
+            "--address=127.0.0.1",
+        )
+        wait_until(http_ok(f"{url}/healthcheck"), 30, "Flower")
+        # When: it serves a page and is stopped
+        assert httpx.get(f"{url}/workers", auth=("ops", "flower-logs"), timeout=10).is_success
+    finally:
+        flower.stop()
+
+    # Then: every line it printed is one of our JSON objects, its banner included
+    lines = [line for line in flower.log("flower").splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries), lines
+    assert any(entry["message"].startswith("Visit me at") for entry in entries), lines
+    assert any("shutting down" in entry["message"] for entry in entries), lines
