@@ -164,6 +164,9 @@ class JobStep(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     duration_ms: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # While the step runs, its claim holds it until then (renewed by the running worker); a
+    # delivery of its message that finds the lease live defers (worker/lease.py).
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class JobImage(Base):

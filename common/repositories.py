@@ -71,6 +71,10 @@ _STEP_STATE = (
         .where(_steps.c.job_id == _jobs.c.id, _steps.c.position == bindparam("p_position"))
         .scalar_subquery()
         .label("step_status"),
+        select(_steps.c.lease_expires_at)
+        .where(_steps.c.job_id == _jobs.c.id, _steps.c.position == bindparam("p_position"))
+        .scalar_subquery()
+        .label("lease_expires_at"),
     )
     .where(_jobs.c.id == bindparam("p_job_id"))
     .with_for_update()
@@ -88,7 +92,13 @@ _START_JOB = (
 _START_STEP = (
     update(_steps)
     .where(_steps.c.job_id == bindparam("p_job_id"), _steps.c.position == bindparam("p_position"))
-    .values(status=StepStatus.RUNNING, attempts=_steps.c.attempts + 1, started_at=_now, error=None)
+    .values(
+        status=StepStatus.RUNNING,
+        attempts=_steps.c.attempts + 1,
+        started_at=_now,
+        error=None,
+        lease_expires_at=bindparam("p_lease_until", type_=UtcDateTime()),
+    )
     .returning(_steps.c.attempts)
 )
 _FINISH_JOB = (
@@ -109,7 +119,25 @@ _FINISH_STEP = (
         _steps.c.attempts == bindparam("p_attempt"),
         _steps.c.status == StepStatus.RUNNING,
     )
-    .values(status=StepStatus.SUCCEEDED, finished_at=_now, duration_ms=bindparam("p_duration_ms"))
+    .values(
+        status=StepStatus.SUCCEEDED,
+        finished_at=_now,
+        duration_ms=bindparam("p_duration_ms"),
+        lease_expires_at=None,
+    )
+)
+# A running step's lease, renewed while it runs, provided the attempt is still the current one
+# and has not let its lease go (`release_lease`).
+_RENEW_LEASE = (
+    update(_steps)
+    .where(
+        _steps.c.job_id == bindparam("p_job_id"),
+        _steps.c.position == bindparam("p_position"),
+        _steps.c.attempts == bindparam("p_attempt"),
+        _steps.c.status == StepStatus.RUNNING,
+        _steps.c.lease_expires_at.is_not(None),
+    )
+    .values(lease_expires_at=bindparam("p_lease_until", type_=UtcDateTime()))
 )
 
 
@@ -245,8 +273,11 @@ _INSERT_JOB_WITH_IMAGE = text(
 
 # PostgreSQL: a step's claim in one statement, so in one round trip and, run on its own, one
 # transaction. It locks the job's row, reads what `_STEP_STATE` reads (as it was before this
-# statement), and, if the job has not ended and the step has not succeeded, marks both running
-# as `_START_JOB` and `_START_STEP` do; `attempt` is NULL when it did not.
+# statement), and, if the job has not ended and the step has not succeeded nor is held by a
+# live lease, marks both running as `_START_JOB` and `_START_STEP` do; `attempt` is NULL when
+# it did not. The step's own conditions are repeated in its UPDATE, which PostgreSQL checks
+# again against a row another claim or result changed meanwhile (the subqueries above see the
+# statement's snapshot only).
 _CLAIM_STEP = (
     text(
         """
@@ -254,7 +285,9 @@ _CLAIM_STEP = (
         SELECT j.id, j.status, j.pipeline_id, j.pipeline_version_id, j.payload,
                (SELECT count(*) FROM job_steps s WHERE s.job_id = j.id) AS step_count,
                (SELECT s.status FROM job_steps s
-                 WHERE s.job_id = j.id AND s.position = :p_position) AS step_status
+                 WHERE s.job_id = j.id AND s.position = :p_position) AS step_status,
+               (SELECT s.lease_expires_at FROM job_steps s
+                 WHERE s.job_id = j.id AND s.position = :p_position) AS lease_expires_at
           FROM jobs j
          WHERE j.id = :p_job_id
            FOR UPDATE
@@ -268,17 +301,22 @@ _CLAIM_STEP = (
          WHERE jobs.id = job.id
            AND job.status IN ('queued', 'running')
            AND job.step_status <> 'succeeded'
+           AND (job.step_status <> 'running' OR job.lease_expires_at IS NULL
+                OR job.lease_expires_at <= :p_now)
         RETURNING jobs.id
     ), started_step AS (
         UPDATE job_steps
            SET status = 'running', attempts = job_steps.attempts + 1, started_at = :p_now,
-               error = NULL
+               error = NULL, lease_expires_at = :p_lease_until
           FROM started_job
          WHERE job_steps.job_id = started_job.id AND job_steps.position = :p_position
+           AND job_steps.status <> 'succeeded'
+           AND (job_steps.status <> 'running' OR job_steps.lease_expires_at IS NULL
+                OR job_steps.lease_expires_at <= :p_now)
         RETURNING job_steps.attempts
     )
     SELECT job.status, job.pipeline_id, job.pipeline_version_id, job.payload, job.step_count,
-           job.step_status, (SELECT attempts FROM started_step) AS attempt,
+           job.step_status, job.lease_expires_at, (SELECT attempts FROM started_step) AS attempt,
            image.id AS image_id, image.variant, image.content_type, image.size, image.data
       FROM job
       LEFT JOIN LATERAL (
@@ -291,7 +329,11 @@ _CLAIM_STEP = (
       ) image ON true
     """
     )
-    .bindparams(bindparam("p_with_data", type_=Boolean()))
+    .bindparams(
+        bindparam("p_with_data", type_=Boolean()),
+        bindparam("p_now", type_=UtcDateTime()),
+        bindparam("p_lease_until", type_=UtcDateTime()),
+    )
     .columns(
         status=String(),
         pipeline_id=Integer(),
@@ -299,6 +341,7 @@ _CLAIM_STEP = (
         payload=JSONType,
         step_count=Integer(),
         step_status=String(),
+        lease_expires_at=UtcDateTime(),
         attempt=Integer(),
         image_id=Integer(),
         variant=String(),
@@ -320,7 +363,8 @@ _FINISH_ATTEMPT = text(
         RETURNING id
     ), step AS (
         UPDATE job_steps
-           SET status = 'succeeded', finished_at = :p_now, duration_ms = :p_duration_ms
+           SET status = 'succeeded', finished_at = :p_now, duration_ms = :p_duration_ms,
+               lease_expires_at = NULL
           FROM job
          WHERE job_steps.job_id = job.id AND job_steps.position = :p_position
            AND job_steps.attempts = :p_attempt AND job_steps.status = 'running'
@@ -386,16 +430,27 @@ class StepState:
     payload: dict[str, Any]
     step_count: int
     step_status: str | None  # None: the job has no step at that position
+    # Until when a run of the step holds it, as read before the claim (None: no live lease)
+    lease_expires_at: datetime | None = None
     attempt: int | None = None  # set by `claim_step` when it started the step
     image: StoredImage | None = None  # set by `claim_step`: the image the steps work on
 
-    @property
-    def claimable(self) -> bool:
-        """The job has not ended and the step exists and has not succeeded."""
+    def claimable(self, now: datetime) -> bool:
+        """The job has not ended, and the step exists, has not succeeded and no live lease
+        holds it at `now`."""
         return (
             not JobStatus(self.status).terminal
             and self.step_status is not None
             and self.step_status != StepStatus.SUCCEEDED
+            and not self.leased(now)
+        )
+
+    def leased(self, now: datetime) -> bool:
+        """A run of the step holds it at `now`: it is running and its lease has not lapsed."""
+        return (
+            self.step_status == StepStatus.RUNNING
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > now
         )
 
 
@@ -708,14 +763,23 @@ class JobRepository(_Repository):
         )
         return self.session.scalars(stmt).all()
 
-    def unfinished_and_still(self, moved_before: datetime, limit: int) -> Sequence[Job]:
-        """Queued or running jobs that have not moved since `moved_before`; locked, skipping
-        rows another sweeper holds."""
+    def unfinished_and_still(
+        self, moved_before: datetime, limit: int, now: datetime | None = None
+    ) -> Sequence[Job]:
+        """Queued or running jobs that have not moved since `moved_before` and have no step
+        held by a live lease at `now` (a long step still running); locked, skipping rows
+        another sweeper holds."""
+        leased = (
+            select(_steps.c.job_id)
+            .where(_steps.c.job_id == Job.id, _steps.c.lease_expires_at > (now or utcnow()))
+            .exists()
+        )
         stmt = (
             select(Job)
             .where(
                 Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
                 Job.updated_at < moved_before,
+                ~leased,
             )
             .order_by(Job.updated_at)
             .limit(limit)
@@ -733,20 +797,27 @@ class JobRepository(_Repository):
         row = self.session.execute(
             _STEP_STATE, {"p_job_id": job_id, "p_position": position}
         ).first()
-        return None if row is None else StepState(*row)
+        return None if row is None else StepState(**row._mapping)
 
     def claim_step(
-        self, job_id: uuid.UUID, position: int, *, with_data: bool = False
+        self, job_id: uuid.UUID, position: int, *, lease_s: float, with_data: bool = False
     ) -> StepState | None:
         """The job as a step sees it (None if the job is gone) and, if the step is claimable,
-        the step started: its `attempt` set, and the image it works on read (its bytes too if
-        `with_data`). The job's row stays locked until the transaction ends; on PostgreSQL
+        the step started: its `attempt` set, its lease taken for `lease_s` seconds, and the
+        image it works on read (its bytes too if `with_data`).
+
+        A step that is running under a live lease is not started: `attempt` stays None and
+        `lease_expires_at` says until when it is held (None if a concurrent claim took it in
+        the meantime). The job's row stays locked until the transaction ends; on PostgreSQL
         this is one statement, so it can run on its own (autocommit)."""
+        now = utcnow()
+        lease_until = now + timedelta(seconds=lease_s)
         if self._on_postgresql:
             params = {
                 "p_job_id": job_id,
                 "p_position": position,
-                "p_now": utcnow(),
+                "p_now": now,
+                "p_lease_until": lease_until,
                 "p_with_data": with_data,
             }
             row = self._claim_row(params)
@@ -759,6 +830,7 @@ class JobRepository(_Repository):
                 payload=row.payload,
                 step_count=row.step_count,
                 step_status=row.step_status,
+                lease_expires_at=row.lease_expires_at,
                 attempt=row.attempt,
                 image=None
                 if row.image_id is None
@@ -767,11 +839,11 @@ class JobRepository(_Repository):
                 ),
             )
         state = self.step_state(job_id, position)
-        if state is None or not state.claimable:
+        if state is None or not state.claimable(now):
             return state
         return dataclasses.replace(
             state,
-            attempt=self.start_step(job_id, position),
+            attempt=self.start_step(job_id, position, now, lease_until),
             image=ImageRepository(self.session).current(job_id, with_data=with_data),
         )
 
@@ -780,12 +852,39 @@ class JobRepository(_Repository):
             return self.session.execute(_CLAIM_STEP, params).first()
         return _binary_row(self.session, _psycopg_sql(_CLAIM_STEP), params)
 
-    def start_step(self, job_id: uuid.UUID, position: int) -> int:
-        """Mark the step (and a queued job) running; returns the attempt number, which fences
-        off older attempts. Call under the job's row lock (`step_state`)."""
-        params = {"p_job_id": job_id, "p_position": position, "p_now": utcnow()}
+    def start_step(
+        self, job_id: uuid.UUID, position: int, now: datetime, lease_until: datetime
+    ) -> int:
+        """Mark the step (and a queued job) running, leased until `lease_until`; returns the
+        attempt number, which fences off older attempts. Call under the job's row lock
+        (`step_state`)."""
+        params = {
+            "p_job_id": job_id,
+            "p_position": position,
+            "p_now": now,
+            "p_lease_until": lease_until,
+        }
         self.session.execute(_START_JOB, params)
         return int(self.session.execute(_START_STEP, params).scalar_one())
+
+    def renew_leases(self, held: Iterable[tuple[uuid.UUID, int, int]], lease_s: float) -> int:
+        """Extend to now + `lease_s` the leases of the running steps `held`, (job id, position,
+        attempt) each; an attempt that was superseded, ended or let its lease go is left
+        alone. Returns how many leases were renewed."""
+        until = utcnow() + timedelta(seconds=lease_s)
+        params = [
+            {
+                "p_job_id": job_id,
+                "p_position": position,
+                "p_attempt": attempt,
+                "p_lease_until": until,
+            }
+            for job_id, position, attempt in held
+        ]
+        if not params:
+            return 0
+        result = self.session.execute(_RENEW_LEASE, params)
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     def is_current_attempt(self, job: Job, position: int, attempt: int) -> bool:
         """False once the job ended or a newer attempt of the step took over."""
@@ -853,8 +952,11 @@ class JobRepository(_Repository):
         job.updated_at = now
 
     def note_step_error(self, job: Job, position: int, error: str) -> None:
-        """A failed attempt that will be retried: the step stays running, with the error shown."""
-        job.steps[position - 1].error = error
+        """A failed attempt that will be retried: the step stays running, with the error shown,
+        and lets its lease go, so that the retry may claim it."""
+        step = job.steps[position - 1]
+        step.error = error
+        step.lease_expires_at = None
         job.updated_at = utcnow()
 
     def fail(
@@ -871,6 +973,7 @@ class JobRepository(_Repository):
             step.finished_at = now
             step.duration_ms = duration_ms
             step.error = error
+            step.lease_expires_at = None
         job.status = JobStatus.FAILED
         job.error = error
         job.finished_at = now

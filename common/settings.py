@@ -76,7 +76,16 @@ class Settings(BaseSettings):
         5, ge=1, description="Hand-overs to the broker after which a job that never finishes fails."
     )
     broker_visibility_timeout_s: int = Field(
-        300, gt=0, description="Redis: an unacknowledged task is delivered again after this long."
+        300,
+        gt=0,
+        description="Redis: an unacknowledged task is delivered again after this long; keep it "
+        "above the longest a task may run (the worker warns at start if it is not).",
+    )
+    step_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="A running step's claim holds it this long, renewed every third of it while "
+        "it runs; a step whose worker died is run again once its lease lapsed.",
     )
 
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted upload.")

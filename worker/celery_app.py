@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import tornado.options as tornado_options
@@ -20,7 +21,10 @@ from common.logs import configure_logging
 from common.queue import make_celery
 from common.settings import get_settings
 from worker import logcontext, metrics
+from worker.lease import check_visibility_timeout
 from worker.recovery import RecoverySweep
+
+log = logging.getLogger(__name__)
 
 # Pillow refuses images far above the gateway's pixel limit: a second fence behind the header
 # check, inherited by the forked pool processes.
@@ -56,6 +60,14 @@ def _after_fork(**_: Any) -> None:
 @celeryd_after_setup.connect
 def _serve_metrics(**_: Any) -> None:
     metrics.serve(get_settings())
+
+
+@celeryd_after_setup.connect
+def _check_timeouts(**_: Any) -> None:
+    # Loud, not fatal: the step leases keep a redelivered task from running its step twice.
+    problem = check_visibility_timeout(get_settings())
+    if problem is not None:
+        log.error("%s", problem)
 
 
 @task_prerun.connect

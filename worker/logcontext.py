@@ -1,28 +1,46 @@
 """Every log line of a task carries its job id, and for a step task the step: set from the
-task's arguments (job_id[, position]) before it runs, reset after."""
+task's arguments (job_id[, position]) before it runs, reset after.
+
+Celery sends `task_prerun` and `task_postrun` from the thread that runs the task, and a context
+variable's token can only be reset in the context (so the thread) that set it. The tokens are
+therefore kept per thread, keyed by task id within it: two runs of one task at once (a message
+delivered again while its first run goes on) run in two threads, or two processes, and never
+see each other's tokens.
+"""
 
 from __future__ import annotations
 
+import threading
 from contextvars import Token
 from typing import Any
 
 from common.logs import STEP_TASK_PREFIX, job_id_var, step_var
 
-_tokens: dict[str, tuple[Token[str | None], Token[tuple[int, str] | None]]] = {}
+Tokens = tuple[Token[str | None], Token[tuple[int, str] | None]]
+
+
+class _PerThread(threading.local):
+    def __init__(self) -> None:
+        self.tokens: dict[str, Tokens] = {}
+
+
+_local = _PerThread()
 
 
 def enter(task_id: str, task_name: str, args: Any) -> None:
+    """Tag this thread's log records with the task's job id (and step) until `leave`."""
     if not task_name.startswith("pipeline.") or not args:
         return
     job_id = str(args[0])
     step = None
     if task_name.startswith(STEP_TASK_PREFIX) and len(args) > 1 and type(args[1]) is int:
         step = (args[1], task_name.removeprefix(STEP_TASK_PREFIX))
-    _tokens[task_id] = (job_id_var.set(job_id), step_var.set(step))
+    _local.tokens[task_id] = (job_id_var.set(job_id), step_var.set(step))
 
 
 def leave(task_id: str) -> None:
-    tokens = _tokens.pop(task_id, None)
+    """Undo `enter` for the task that ran in this thread."""
+    tokens = _local.tokens.pop(task_id, None)
     if tokens is not None:
         job_tok, step_tok = tokens
         step_var.reset(step_tok)

@@ -21,6 +21,7 @@ from common.logs import STEP_TASK_PREFIX
 from common.pipeline import TransientStepError
 from common.queue import RUN_JOB_TASK
 from common.settings import Settings
+from worker.lease import StepLeasedError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def retry_cause(exc: BaseException | None) -> str:
         return "transient_step_error"  # the model server or another service failing for now
     if isinstance(exc, OperationalError | InterfaceError):
         return "database_unavailable"
+    if isinstance(exc, StepLeasedError):
+        return "step_leased"  # delivered again while another run holds the step
     return "other"
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from celery import Task
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from common.db import autocommit_scope, session_scope
 from common.logs import job_id_var, step_var
-from common.models import JobStatus, StepStatus
+from common.models import JobStatus, StepStatus, utcnow
 from common.pipeline import (
     BuiltPipeline,
     ConfigIssue,
@@ -46,6 +47,7 @@ from common.repositories import (
 from common.settings import get_settings
 from worker import metrics, resources
 from worker.celery_app import app
+from worker.lease import StepLeasedError, keeper
 
 log = logging.getLogger(__name__)
 
@@ -145,19 +147,30 @@ class Skip(enum.Enum):
     """Why a step was not claimed, and so whether a run of steps goes on past it."""
 
     DONE = "the step had succeeded"  # the task is a retry, or was delivered again: go on
-    STOP = "the job is gone or ended, or changed meanwhile"
+    STOP = "the job is gone or ended"
 
 
-def _claim(jid: uuid.UUID, position: int, reads_image: bool) -> Claim | Skip:
+@dataclass(frozen=True)
+class Leased:
+    """Another run holds the step: until when its lease lasts, None if it was claimed by a
+    concurrent delivery just now (whose lease is not known yet)."""
+
+    until: datetime | None
+
+
+def _claim(jid: uuid.UUID, position: int, reads_image: bool) -> Claim | Skip | Leased:
     """Mark the step running and commit, so clients see progress before the work starts.
 
     `reads_image`: the step is expected to read the image's bytes, so the claim reads them.
     A Skip when there is nothing to do: the job is gone or ended, or the step was already done.
-    A step found running is taken over: its earlier attempt died, or it will find itself
-    superseded.
+    Leased when another run holds the step's live lease. A step found running with its lease
+    lapsed is taken over: its earlier run died, or it will find itself superseded.
     """
+    lease_s = get_settings().step_lease_s
     with autocommit_scope() as session:
-        state = JobRepository(session).claim_step(jid, position, with_data=reads_image)
+        state = JobRepository(session).claim_step(
+            jid, position, lease_s=lease_s, with_data=reads_image
+        )
     if state is None or JobStatus(state.status).terminal:
         log.info("job %s; step %d skipped", "missing" if state is None else state.status, position)
         return Skip.STOP
@@ -166,9 +179,9 @@ def _claim(jid: uuid.UUID, position: int, reads_image: bool) -> Claim | Skip:
         return Skip.DONE
     if state.step_status is None:
         raise _fail_unstarted(jid, f"the job has no step {position}")
-    if state.attempt is None:  # the job changed between the statement's snapshot and its lock
-        log.info("step %d not started: the job changed meanwhile", position)
-        return Skip.STOP
+    if state.attempt is None:  # a live lease, or a concurrent claim, holds the step
+        now = utcnow()
+        return Leased(state.lease_expires_at if state.leased(now) else None)
     with session_scope() as session:
         try:
             pipeline = _pipeline_of(
@@ -315,18 +328,40 @@ def run_steps(
             continue
         if claim is Skip.STOP:
             return
+        if isinstance(claim, Leased):
+            raise _defer(task, position, claim)
         following = claim.pipeline.steps[position : position + 1]
         reads_image = bool(following) and following[0].manifest.reads_image
         token = step_var.set((position, claim.step.manifest.type_id))
         try:
-            _run_claimed(task, jid, position, claim)
+            with keeper.hold(jid, position, claim.attempt):
+                _run_claimed(task, jid, position, claim)
         finally:
             step_var.reset(token)
         if claim.last:
             return
 
 
-def _start(task: Task, jid: uuid.UUID, position: int, reads_image: bool) -> Claim | Skip:
+def _defer(task: Task, position: int, leased: Leased) -> Exception:
+    """Another run holds the step: this delivery is sent again for when the lease would lapse
+    (the holder renews it while it runs; if it died, the step is claimed then), and the
+    message in hand is acknowledged. The chain after the step goes with it."""
+    if leased.until is None:
+        delay = random.uniform(0.5, 1.0)  # claimed just now: read its lease shortly
+    else:
+        delay = max(0.0, (leased.until - utcnow()).total_seconds()) + random.uniform(0.1, 0.5)
+    log.info("step %d is held by another run; this delivery tries again in %.1f s", position, delay)
+    step = metrics.step_of(task.name) or "plan"
+    exc = StepLeasedError(f"step {position} is held by another run")
+    try:
+        retry: Exception = task.retry(exc=exc, countdown=delay, max_retries=None)
+    except Retry:
+        metrics.retried(step, exc)
+        raise
+    return retry
+
+
+def _start(task: Task, jid: uuid.UUID, position: int, reads_image: bool) -> Claim | Skip | Leased:
     try:
         return _claim(jid, position, reads_image)
     except DB_UNAVAILABLE as exc:

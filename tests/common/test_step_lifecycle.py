@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 
 from common.bootstrap import CAR_PIPELINE_ID
 from common.db import make_engine
-from common.models import Job, JobImage, JobStatus, StepStatus
+from common.models import Job, JobImage, JobStatus, StepStatus, utcnow
 from common.repositories import ORIGINAL, PROCESSED, JobRepository, PipelineRepository
 from tests.system import bootstrap_sqlite
 
 STEP_TYPES = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
+LEASE_S = 30.0
+LAPSED = -1.0  # a lease that has lapsed already: its run is taken for dead by the next claim
 
 
 def sqlite_session(folder: Path) -> Iterator[Session]:
@@ -83,7 +85,7 @@ def test_a_claim_starts_the_step_and_reads_the_image_the_step_works_on(
 ) -> None:
     jobs = JobRepository(db)
 
-    state = jobs.claim_step(job_id, 1)
+    state = jobs.claim_step(job_id, 1, lease_s=LAPSED)
 
     assert state is not None
     assert (state.status, state.step_status, state.step_count, state.attempt) == (
@@ -102,9 +104,9 @@ def test_a_claim_starts_the_step_and_reads_the_image_the_step_works_on(
     job = load(db, job_id)
     assert (job.status, job.current_step, job.started_at is not None) == ("running", 1, True)
     assert (job.steps[0].status, job.steps[0].attempts) == (StepStatus.RUNNING, 1)
-    # Claimed again (the first attempt died): a new attempt, which fences off the first; this
-    # time for a step that reads the image's bytes.
-    again = jobs.claim_step(job_id, 1, with_data=True)
+    # Claimed again (the first attempt died, its lease lapsed): a new attempt, which fences off
+    # the first; this time for a step that reads the image's bytes.
+    again = jobs.claim_step(job_id, 1, lease_s=LEASE_S, with_data=True)
     assert again is not None
     assert again.attempt == 2
     assert again.image is not None
@@ -113,8 +115,8 @@ def test_a_claim_starts_the_step_and_reads_the_image_the_step_works_on(
 
 def test_a_result_is_recorded_only_for_the_current_attempt(db: Session, job_id: uuid.UUID) -> None:
     jobs = JobRepository(db)
-    jobs.claim_step(job_id, 1)
-    jobs.claim_step(job_id, 1)  # attempt 2 takes over
+    jobs.claim_step(job_id, 1, lease_s=LAPSED)
+    jobs.claim_step(job_id, 1, lease_s=LEASE_S)  # attempt 2 takes over
 
     stale = jobs.finish_attempt(
         job_id, 1, 1, 5.0, {"late": True}, last=False, image=("image/jpeg", b"stale")
@@ -133,7 +135,7 @@ def test_a_result_is_recorded_only_for_the_current_attempt(db: Session, job_id: 
     assert (job.steps[0].status, job.steps[0].duration_ms) == (StepStatus.SUCCEEDED, 7.5)
     assert images(db, job_id) == {ORIGINAL: b"original bytes", PROCESSED: b"processed bytes"}
     # The next step works on the processed image.
-    state = jobs.claim_step(job_id, 2, with_data=True)
+    state = jobs.claim_step(job_id, 2, lease_s=LEASE_S, with_data=True)
     assert state is not None
     assert state.image is not None
     assert (state.image.variant, state.image.size) == (PROCESSED, len(b"processed bytes"))
@@ -145,7 +147,7 @@ def test_the_last_result_ends_the_job_and_a_done_step_is_not_started_again(
 ) -> None:
     jobs = JobRepository(db)
     for position in (1, 2, 3):
-        state = jobs.claim_step(job_id, position)
+        state = jobs.claim_step(job_id, position, lease_s=LEASE_S)
         assert state is not None
         assert state.attempt == 1
         assert jobs.finish_attempt(job_id, position, 1, 1.0, {}, last=position == 3)
@@ -153,7 +155,7 @@ def test_the_last_result_ends_the_job_and_a_done_step_is_not_started_again(
     job = load(db, job_id)
     assert job.status == JobStatus.SUCCEEDED
     assert job.finished_at is not None
-    again = jobs.claim_step(job_id, 3)
+    again = jobs.claim_step(job_id, 3, lease_s=LEASE_S)
 
     assert again is not None
     assert (again.status, again.step_status, again.attempt) == (
@@ -168,12 +170,52 @@ def test_the_last_result_ends_the_job_and_a_done_step_is_not_started_again(
 def test_a_claim_of_a_missing_job_or_step_starts_nothing(db: Session, job_id: uuid.UUID) -> None:
     jobs = JobRepository(db)
 
-    assert jobs.claim_step(uuid.uuid4(), 1) is None
-    state = jobs.claim_step(job_id, 4)
+    assert jobs.claim_step(uuid.uuid4(), 1, lease_s=LEASE_S) is None
+    state = jobs.claim_step(job_id, 4, lease_s=LEASE_S)
 
     assert state is not None
     assert (state.step_status, state.attempt) == (None, None)
     assert load(db, job_id).status == JobStatus.QUEUED
+
+
+def test_a_step_held_by_a_live_lease_is_not_claimed_again(db: Session, job_id: uuid.UUID) -> None:
+    jobs = JobRepository(db)
+    first = jobs.claim_step(job_id, 1, lease_s=LEASE_S)
+    assert first is not None
+    assert first.attempt == 1
+
+    again = jobs.claim_step(job_id, 1, lease_s=LEASE_S)
+
+    assert again is not None
+    assert (again.step_status, again.attempt) == (StepStatus.RUNNING, None)
+    assert again.lease_expires_at is not None
+    assert again.leased(utcnow())
+    step = load(db, job_id).steps[0]
+    assert (step.status, step.attempts) == (StepStatus.RUNNING, 1)
+    assert step.lease_expires_at == again.lease_expires_at
+
+
+def test_a_renewed_lease_holds_the_step_and_a_released_one_lets_the_retry_claim_it(
+    db: Session, job_id: uuid.UUID
+) -> None:
+    jobs = JobRepository(db)
+    jobs.claim_step(job_id, 1, lease_s=LAPSED)
+
+    # Its run renews it before another delivery claims; an older attempt's renewal does nothing.
+    assert jobs.renew_leases([(job_id, 1, 1)], LEASE_S) == 1
+    assert jobs.renew_leases([(job_id, 1, 7)], LEASE_S) == 0
+    held = jobs.claim_step(job_id, 1, lease_s=LEASE_S)
+    assert held is not None
+    assert held.attempt is None
+
+    # The attempt fails for a transient reason: it lets the lease go, so its retry may claim.
+    jobs.note_step_error(load(db, job_id), 1, "model server did not answer (retrying in 1 s)")
+    db.flush()
+    assert jobs.renew_leases([(job_id, 1, 1)], LEASE_S) == 0
+    retry = jobs.claim_step(job_id, 1, lease_s=LEASE_S)
+
+    assert retry is not None
+    assert retry.attempt == 2
 
 
 def test_a_job_is_inserted_under_a_version_only_while_it_is_current(db: Session) -> None:
