@@ -69,8 +69,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "polling_interval": 0.05,
         }
     else:
+        visibility = settings.broker_visibility_timeout_s
         config["broker_transport_options"] = {
-            "visibility_timeout": settings.broker_visibility_timeout_s
+            "visibility_timeout": visibility,
+            # kombu looks for messages whose visibility timeout passed every interval times
+            # throttle seconds (100 s by default): every interval here, so that a message held
+            # by a worker that died is delivered again within about 1.5 x the timeout.
+            "unacked_restore_interval": max(1, min(10, visibility // 2)),
+            "unacked_restore_throttle": 1,
         }
     return config
 

@@ -11,7 +11,7 @@ import redis
 from celery import Celery
 
 from common.db import session_scope
-from common.models import JobStatus, utcnow
+from common.models import JobStatus, StepStatus, utcnow
 from common.queue import make_celery, queue_depth
 from common.repositories import JobRepository
 from common.settings import get_settings
@@ -123,3 +123,28 @@ def test_a_job_handed_over_too_often_fails_with_the_reason(app: Celery) -> None:
     status, _, error = load(looping)
     assert status == "failed"
     assert error == "handed to the workers 3 times without finishing; gave up"
+
+
+def hold_lease(job_id: uuid.UUID, position: int, for_s: float) -> None:
+    with session_scope() as session:
+        job = JobRepository(session).get(job_id)
+        assert job is not None
+        step = job.steps[position - 1]
+        step.status = StepStatus.RUNNING
+        step.attempts = 1
+        step.lease_expires_at = utcnow() + timedelta(seconds=for_s)
+
+
+def test_a_job_whose_step_holds_a_live_lease_is_left_to_its_run(app: Celery) -> None:
+    # A long step: the job has not moved for longer than the grace, but its run renews the lease.
+    running = make_job(status=JobStatus.RUNNING, idle_s=STALE_S)
+    hold_lease(running, 2, for_s=30)
+    # Its worker died: the lease lapsed.
+    dead = make_job(status=JobStatus.RUNNING, idle_s=STALE_S)
+    hold_lease(dead, 2, for_s=-1)
+
+    result = sweep(app)
+
+    assert running not in result.enqueued
+    assert dead in result.enqueued
+    assert load(running)[:2] == ("running", 1)
