@@ -161,6 +161,7 @@ def main() -> int:
             "MLMOCK_SLOW_MS": "3000",
             "RECOVERY_GRACE_S": "10",
             "RECOVERY_INTERVAL_S": "2",
+            "STEP_LEASE_S": "5",
             "LOG_LEVEL": "INFO",
         }
     )

@@ -26,6 +26,7 @@ PHOTOS = [images.jpeg(320, 240, seed=seed) for seed in range(8)]
 FAST_RECOVERY = {
     "RECOVERY_GRACE_S": "3",
     "RECOVERY_INTERVAL_S": "0.5",
+    "STEP_LEASE_S": "2",  # a killed worker's steps are claimable again 2 s after it died
     "STEP_RETRY_BACKOFF_S": "0.05",
     "MODEL_TIMEOUT_S": "1",
     "MLMOCK_LATENCY_MS": "0",
