@@ -9,18 +9,37 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from common.messages import client_text
 
 log = logging.getLogger(__name__)
 
 
 class ErrorDetail(BaseModel):
+    """An error as the client sees it; its messages follow common.messages' rule."""
+
     code: str
     message: str
     job_id: str | None = None
     details: list[dict[str, Any]] | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _clean_message(cls, message: str) -> str:
+        return client_text(message)
+
+    @field_validator("details")
+    @classmethod
+    def _clean_details(cls, details: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if details is None:
+            return None
+        return [
+            {key: client_text(v) if isinstance(v, str) else v for key, v in detail.items()}
+            for detail in details
+        ]
 
 
 class ErrorResponse(BaseModel):

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.sql.elements import TextClause
 
+from common.messages import client_text
 from common.models import (
     CarDetectionRow,
     Job,
@@ -952,10 +953,11 @@ class JobRepository(_Repository):
         job.updated_at = now
 
     def note_step_error(self, job: Job, position: int, error: str) -> None:
-        """A failed attempt that will be retried: the step stays running, with the error shown,
-        and lets its lease go, so that the retry may claim it."""
+        """A failed attempt that will be retried: the step stays running, with the error shown
+        (as common.messages.client_text makes it), and lets its lease go, so that the retry may
+        claim it."""
         step = job.steps[position - 1]
-        step.error = error
+        step.error = client_text(error)
         step.lease_expires_at = None
         job.updated_at = utcnow()
 
@@ -966,6 +968,9 @@ class JobRepository(_Repository):
         position: int | None = None,
         duration_ms: float | None = None,
     ) -> None:
+        """Mark the job (and the step at `position`) failed; the error is stored as
+        common.messages.client_text makes it, since clients are shown it."""
+        error = client_text(error)
         now = utcnow()
         if position is not None:
             step = job.steps[position - 1]

@@ -260,6 +260,11 @@ def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
     )
 
 
+def _internal(exc: Exception) -> str:
+    # What a client sees of a fault of ours: its kind, never its repr; the log has the rest.
+    return f"internal error ({type(exc).__name__}); the worker's log has the details"
+
+
 def _fail(
     jid: uuid.UUID, reason: str, position: int, attempt: int, started: float
 ) -> JobFailedError | Ignore:
@@ -372,7 +377,7 @@ def _start(task: Task, jid: uuid.UUID, position: int, reads_image: bool) -> Clai
     except Exception as exc:
         # A fault of this code, not of the job: the job fails, saying so, rather than waiting.
         log.exception("step %d could not start", position)
-        raise _fail_unstarted(jid, f"step {position}: internal error: {exc!r}") from exc
+        raise _fail_unstarted(jid, f"step {position}: {_internal(exc)}") from exc
 
 
 def _run_claimed(task: Task, jid: uuid.UUID, position: int, claim: Claim) -> None:
@@ -421,7 +426,7 @@ def _run_step(task: Task, jid: uuid.UUID, position: int, claim: Claim) -> None:
         raise _fail(jid, f"{label}: {exc}", position, attempt, started) from exc
     except Exception as exc:
         log.exception("%s crashed", label)
-        reason = f"{label}: internal error: {exc!r}"
+        reason = f"{label}: {_internal(exc)}"
         raise _fail(jid, reason, position, attempt, started) from exc
 
 

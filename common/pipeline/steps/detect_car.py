@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from pydantic import Field, ValidationError, field_validator
 
+from common.messages import describe_exception
 from common.pipeline.datatypes import CarDetection, Detection
 from common.pipeline.step import (
     Step,
@@ -61,7 +62,7 @@ def request_detection(
     except httpx.TimeoutException as exc:
         raise TransientStepError(f"model server did not answer within {timeout:g} s") from exc
     except httpx.TransportError as exc:
-        raise TransientStepError(f"model server unreachable: {exc!r}") from exc
+        raise TransientStepError(f"model server unreachable: {describe_exception(exc)}") from exc
     if response.status_code >= 500:
         raise TransientStepError(f"model server answered HTTP {response.status_code}")
     if response.status_code >= 400:
