@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError, responses
+from api.params import Id
 from api.schemas import CompatSuccess
 from api.services import submit_job
 from api.waiting import wait_for_job
@@ -18,8 +19,8 @@ from common.settings import Settings, get_settings
 
 router = APIRouter(tags=["compatibility"])
 
-PipelineId = Annotated[int | None, Query(gt=0, le=2**31 - 1, description="Pipeline to run.")]
-PipelineIdForm = Annotated[int | None, Form(gt=0, le=2**31 - 1, alias="pipeline_id")]
+PipelineId = Annotated[Id | None, Query(description="Pipeline to run.")]
+PipelineIdForm = Annotated[Id | None, Form(alias="pipeline_id")]
 
 
 def _submit(settings: Settings, pipeline_id: int, image: UploadFile) -> uuid.UUID:

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,7 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError, responses
 from api.images import IMAGE_RESPONSES, Variant, image_response
 from api.listing import DEFAULT_LIMIT, MAX_LIMIT, as_utc, list_jobs
+from api.params import DECIMAL_NUMBER, WHOLE_NUMBER, Id
 from api.schemas import BatchAccepted, JobAccepted, JobPage, JobView
 from api.services import describe_job, retry_job, submit_job
 from api.waiting import wait_for_job
@@ -29,12 +31,12 @@ ImagesField = Annotated[
     list[UploadFile],
     File(description="The images, one job each, as repeated 'images' parts; order is kept."),
 ]
-PipelineField = Annotated[int, Form(gt=0, le=2**31 - 1, description="Id of the pipeline to run.")]
+PipelineField = Annotated[Id, Form(description="Id of the pipeline to run.")]
 WaitQuery = Annotated[
     float,
+    Ge(0),
+    DECIMAL_NUMBER,
     Query(
-        ge=0,
-        allow_inf_nan=False,
         description="Seconds to wait for the job to end (at most MAX_WAIT_S): 200 with the job "
         "if it ends in time, else 202 as without waiting.",
     ),
@@ -131,7 +133,7 @@ async def create_batch(
 )
 def get_jobs(
     session: SessionDep,
-    pipeline_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
+    pipeline_id: Annotated[Id | None, Query()] = None,
     status: Annotated[JobStatus | None, Query()] = None,
     detected: Annotated[
         bool | None,
@@ -149,7 +151,7 @@ def get_jobs(
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Annotated[int, Ge(1), Le(MAX_LIMIT), WHOLE_NUMBER, Query()] = DEFAULT_LIMIT,
 ) -> JobPage:
     where = JobFilter(
         pipeline_id=pipeline_id,

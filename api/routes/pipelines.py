@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.catalogue import registry
 from api.deps import SessionDep
 from api.errors import ApiError, responses
+from api.params import Id
 from api.schemas import PipelineVersionView, PipelineView
 from common.models import Pipeline
 from common.pipeline import BuiltPipeline, ConfigIssue, PipelineConfigError, build_pipeline
@@ -35,7 +36,7 @@ EXAMPLE_CONFIG = {
 
 
 DESCRIPTION_PATTERN = r"^[^\x00]*$"
-PipelineId = Annotated[int, Path(gt=0, le=2**31 - 1)]
+PipelineId = Annotated[Id, Path()]
 
 
 class PipelineCreate(BaseModel):
@@ -199,7 +200,7 @@ def list_versions(session: SessionDep, pipeline_id: PipelineId) -> list[Pipeline
 def get_version(
     session: SessionDep,
     pipeline_id: PipelineId,
-    version: Annotated[int, Path(gt=0, le=2**31 - 1)],
+    version: Annotated[Id, Path()],
 ) -> PipelineVersionView:
     _found(session, pipeline_id)
     found = PipelineRepository(session).version(pipeline_id, version)
