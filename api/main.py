@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.docs import documented_app
 from api.errors import document_body_errors, install_error_handlers
 from api.metrics import SubmitTimer
 from api.routes import compat, health, jobs, pipelines, steps, ui
@@ -18,7 +19,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
     settings.ensure_dirs()
-    app = FastAPI(
+    app = documented_app(
         title="Image pipelines",
         version="0.1.0",
         description=(

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api import docs
 from api.errors import ErrorDetail, error_response
 from common.settings import Settings
 
@@ -60,6 +61,10 @@ def _presented_keys(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
     return [key for key in keys if key]
 
 
+def _open_prefix(path: str) -> bool:
+    return path.startswith(UI_PREFIX + "/") or docs.is_open(path)
+
+
 class ApiKeyAuth:
     """401 for a request without a valid key, unless its path is open (health, docs, /ui)."""
 
@@ -77,7 +82,7 @@ class ApiKeyAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in self.open_paths or path.startswith(UI_PREFIX + "/"):
+        if scope["type"] != "http" or path in self.open_paths or _open_prefix(path):
             await self.app(scope, receive, send)
             return
         keys = _presented_keys(scope["headers"])
@@ -126,7 +131,7 @@ def install_api_keys(app: FastAPI, settings: Settings) -> None:
     digests = key_digests(settings)
     if not digests:
         return
-    docs = (app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
-    open_paths = frozenset({"/health", "/metrics", UI_PREFIX, *(path for path in docs if path)})
+    spec = [app.openapi_url] if app.openapi_url else []
+    open_paths = frozenset({"/health", "/metrics", UI_PREFIX, *spec, *docs.OPEN_PATHS})
     app.add_middleware(ApiKeyAuth, digests=digests, open_paths=open_paths)
     app.openapi = _documented(app, open_paths)  # type: ignore[method-assign]

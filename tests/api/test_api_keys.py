@@ -116,9 +116,26 @@ def test_valid_key_in_either_header_is_let_through(
         assert wait_for_job(poller, submitted.json()["job_id"])["status"] == "succeeded"
 
 
-@pytest.mark.parametrize("path", ["/health", "/docs", "/redoc", "/openapi.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/health",
+        "/docs",
+        "/redoc",
+        "/openapi.json",
+        "/docs/static/swagger-ui-bundle.js",
+        "/docs/static/redoc.standalone.js",
+    ],
+)
 def test_health_and_docs_need_no_key(secured: httpx.Client, path: str) -> None:
     assert secured.get(path).status_code == 200
+
+
+def test_the_bare_address_redirects_without_a_key(secured: httpx.Client) -> None:
+    response = secured.get("/")
+
+    assert response.status_code == 307
+    assert response.headers["location"] == "/ui"
 
 
 def test_openapi_documents_the_key_schemes_and_401(secured: httpx.Client) -> None:
