@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -140,13 +141,53 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{where}: {err.get('msg', 'invalid')}" + (f" ({hint})" if hint else "")
 
 
+_WHOLE_BODY_NOT_AN_OBJECT = ("model_attributes_type", "dict_type", "model_type")
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
+def _unreadable_json(request: Request, errors: Sequence[Any]) -> str | None:
+    """Why a JSON route could not read the body as JSON at all, or None if it could.
+
+    That is a 400 (the body cannot be parsed), like broken multipart data: FastAPI reports it
+    as a validation error at `body.<offset>` (`json_invalid`), or, for a body sent as another
+    type, as "not an object" at `body`. A body that is JSON of the wrong shape stays a 422.
+    """
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error") or "malformed"
+            where = err.get("loc", ())[-1]
+            return (
+                f"the body is not valid JSON ({reason} at character {where}); "
+                "send a JSON object, as /docs shows"
+            )
+    content_type = request.headers.get("content-type", "")
+    if _is_json(content_type):
+        return None
+    for err in errors:
+        if tuple(err.get("loc", ())) == ("body",) and err.get("type") in _WHOLE_BODY_NOT_AN_OBJECT:
+            sent = f"as {content_type.split(';', 1)[0]}" if content_type else "without a type"
+            return (
+                f"the body must be JSON, with Content-Type: application/json (it was sent {sent})"
+            )
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = _unreadable_json(request, exc.errors())
+        if unreadable is not None:
+            return error_response(400, ErrorDetail(code="bad_request", message=unreadable))
         errors = [
             {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
             for e in exc.errors()

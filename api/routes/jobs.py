@@ -59,7 +59,13 @@ async def _refuse_unexpected_fields(request: Request, allowed: tuple[str, str]) 
             if "image" in allowed
             else "'images' files and one 'pipeline_id' field"
         )
-        raise ApiError(422, "unexpected_field", "; ".join(problems) + f": send {what}")
+        details = [{"field": f"body.{name}", "message": "unexpected field"} for name in unexpected]
+        details += [
+            {"field": f"body.{name}", "message": "sent more than once"} for name in repeated
+        ]
+        raise ApiError(
+            422, "unexpected_field", "; ".join(problems) + f": send {what}", details=details
+        )
 
 
 def _accepted(job_id: uuid.UUID) -> JSONResponse:
