@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import random
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -75,7 +76,8 @@ def detect(rng: random.Random, width: int, height: int, null_rate: float) -> dic
         "top_left_y": rng.randint(0, height - box_h),
         "width": box_w,
         "height": box_h,
-        "conf": rng.random(),
+        # To 4 decimals, rounded down so that it stays below 1.
+        "conf": math.floor(rng.random() * 10_000) / 10_000,
         "label": 1,
     }
 

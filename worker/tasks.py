@@ -238,7 +238,7 @@ def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
             egress=resources.egress_client(),
         )
         result = step.run(data, ctx)
-        duration_ms = (time.perf_counter() - started) * 1000
+        duration_ms = elapsed_ms(started)
         made_image = reads_image and result.image is not data.image
         recorded = JobRepository(session).finish_attempt(
             jid,
@@ -265,6 +265,12 @@ def _internal(exc: Exception) -> str:
     return f"internal error ({type(exc).__name__}); the worker's log has the details"
 
 
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since `started` (a time.perf_counter() reading), to 0.1 ms: a step's
+    duration as the job shows it; finer digits are noise."""
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def _fail(
     jid: uuid.UUID, reason: str, position: int, attempt: int, started: float
 ) -> JobFailedError | Ignore:
@@ -274,7 +280,7 @@ def _fail(
         job = jobs.get(jid, for_update=True)
         if job is None or not jobs.is_current_attempt(job, position, attempt):
             return Ignore()
-        jobs.fail(job, reason, position, (time.perf_counter() - started) * 1000)
+        jobs.fail(job, reason, position, elapsed_ms(started))
     log.warning("job failed: %s", reason)
     return JobFailedError(reason)
 

@@ -67,6 +67,7 @@ def test_null_rate_0_always_answers_a_box_inside_the_image(
         assert set(answer) == BOX_KEYS
         assert answer["label"] == 1
         assert 0 <= answer["conf"] < 1
+        assert answer["conf"] == round(answer["conf"], 4)  # to 4 decimals, as documented
         assert answer["width"] >= 1
         assert answer["height"] >= 1
         assert answer["top_left_x"] >= 0
