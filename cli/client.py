@@ -67,14 +67,17 @@ class ApiClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach the API at {self.base_url}: {exc}") from exc
         if not response.is_success:
             raise ApiError.from_response(response)
-        return response.json()
+        return response
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
 
     # --- jobs ---------------------------------------------------------------------------------
 
@@ -142,8 +145,20 @@ class ApiClient:
 
     # --- pipelines and steps ------------------------------------------------------------------
 
-    def pipelines(self) -> list[dict[str, Any]]:
-        body: list[dict[str, Any]] = self._request("GET", "/pipelines")
+    def retry(self, job_id: str) -> dict[str, Any]:
+        """POST /jobs/{id}/retry: `{"job_id", "status": "queued"}`."""
+        body: dict[str, Any] = self._request("POST", f"/jobs/{job_id}/retry")
+        return body
+
+    def job_image(self, job_id: str, variant: str) -> tuple[bytes, str]:
+        """GET /jobs/{id}/image: the image's bytes and content type."""
+        response = self._send("GET", f"/jobs/{job_id}/image", params={"variant": variant})
+        return response.content, response.headers.get("content-type", "")
+
+    def pipelines(self, archived: bool | None = None) -> list[dict[str, Any]]:
+        """GET /pipelines: all, or (archived True / False) only the archived ones / the others."""
+        params = {} if archived is None else {"archived": str(archived).lower()}
+        body: list[dict[str, Any]] = self._request("GET", "/pipelines", params=params)
         return body
 
     def pipeline(self, pipeline_id: int) -> dict[str, Any]:
@@ -157,6 +172,11 @@ class ApiClient:
     def update_pipeline(self, pipeline_id: int, body: dict[str, Any]) -> dict[str, Any]:
         updated: dict[str, Any] = self._request("PUT", f"/pipelines/{pipeline_id}", json=body)
         return updated
+
+    def archive_pipeline(self, pipeline_id: int) -> dict[str, Any]:
+        """DELETE /pipelines/{id}: the pipeline, archived."""
+        archived: dict[str, Any] = self._request("DELETE", f"/pipelines/{pipeline_id}")
+        return archived
 
     def catalogue(self) -> Any:
         """GET /steps: `{"steps": [...], "datatypes": [...]}`."""

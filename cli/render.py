@@ -122,9 +122,11 @@ def _step_types(config: dict[str, Any]) -> str:
 
 
 def pipelines_table(pipelines: Iterable[dict[str, Any]]) -> Table:
-    table = _table("Id", "Name", "Version", "Data type", "Steps", "Created")
+    """One row a pipeline; an archived one (it takes no new jobs) says when, and is dimmed."""
+    table = _table("Id", "Name", "Version", "Data type", "Steps", "Created", "Archived")
     for pipeline in pipelines:
         config = pipeline.get("config") or {}
+        archived_at = pipeline.get("archived_at")
         table.add_row(
             plain(pipeline.get("id")),
             plain(pipeline.get("name")),
@@ -132,6 +134,8 @@ def pipelines_table(pipelines: Iterable[dict[str, Any]]) -> Table:
             plain(config.get("datatype")),
             plain(_step_types(config)),
             plain(pipeline.get("created_at")),
+            plain(f"archived {archived_at}" if archived_at else ""),
+            style="dim" if archived_at else None,
         )
     return table
 
