@@ -63,8 +63,37 @@ function renderSummary(job) {
     h("h2", {}, "Job ", h("code", {}, job.job_id)),
     h("dl", { class: "facts" }, ...rows.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])),
     job.error ? h("p", { class: "error", role: "alert" }, job.error) : "",
+    job.status === "failed" ? retryButton() : "",
   );
   summary.dataset.status = job.status;
+}
+
+// A failed job can run again from the step that failed (POST /jobs/{id}/retry); the page then
+// follows it as it does a running job.
+function retryButton() {
+  const note = h("span", { class: "retry-note", role: "status" });
+  const button = h(
+    "button",
+    { type: "button", id: "retry", title: "Run the job again from the step that failed" },
+    "Retry",
+  );
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    note.textContent = "Retrying…";
+    note.className = "retry-note";
+    try {
+      await api(`/jobs/${encodeURIComponent(jobId)}/retry`, { method: "POST" });
+    } catch (error) {
+      if (error instanceof AuthError) return fail(error);
+      button.disabled = false;
+      note.textContent = `Could not retry: ${error.message}`;
+      note.className = "retry-note error";
+      return;
+    }
+    clearTimeout(timer);
+    load().catch(fail);
+  });
+  return h("p", { class: "retry" }, button, " ", note);
 }
 
 function renderDetection(job) {

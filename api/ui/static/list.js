@@ -187,9 +187,19 @@ function option(value, text) {
 function fillSelects() {
   const filterSelect = filters.elements.pipeline_id;
   const chosen = filterSelect.value;
+  // Archived pipelines take no new jobs but keep theirs: listed apart, and labelled so.
+  const all = [...state.pipelines.values()];
+  const archived = all.filter((p) => p.archived_at !== null);
   filterSelect.replaceChildren(
     option("", "All pipelines"),
-    ...[...state.pipelines.values()].map((p) => option(p.id, pipelineName(state.pipelines, p.id))),
+    ...all.filter((p) => p.archived_at === null).map((p) => option(p.id, pipelineName(state.pipelines, p.id))),
+    archived.length
+      ? h(
+          "optgroup",
+          { label: "Archived" },
+          ...archived.map((p) => option(p.id, `${pipelineName(state.pipelines, p.id)} (archived)`)),
+        )
+      : null,
   );
   filterSelect.value = state.pipelines.has(Number(chosen)) ? chosen : "";
   const uploadSelect = uploadForm.elements.pipeline_id;
