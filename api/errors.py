@@ -98,6 +98,11 @@ _HTTP_CODES = {
 }
 
 
+# PostgreSQL cancelled the statement: lock_timeout (55P03) or statement_timeout (57014), the
+# API's API_DB_LOCK_TIMEOUT_S and API_DB_STATEMENT_TIMEOUT_S. The transaction was rolled back.
+_BUSY_SQLSTATES = {"55P03", "57014"}
+BUSY_RETRY_AFTER_S = 1
+
 _BODY_HINT = "send JSON, or multipart/form-data for an upload, as /docs shows"
 _BODY_ERRORS = {
     "400": "The body could not be parsed (not JSON, or broken multipart data)",
@@ -209,6 +214,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) in _BUSY_SQLSTATES:
+            log.warning("database busy: %s", getattr(exc, "orig", exc))
+            detail = ErrorDetail(
+                code="database_busy",
+                message="the database did not answer in time (a row this request needs is "
+                f"locked, or the statement ran too long): try again in "
+                f"{BUSY_RETRY_AFTER_S} s",
+            )
+            return error_response(503, detail, {"Retry-After": str(BUSY_RETRY_AFTER_S)})
         log.error("database unavailable: %s", exc)
         detail = ErrorDetail(
             code="database_unavailable", message="the database is unavailable; try again shortly"

@@ -11,6 +11,7 @@ from api.routes import compat, health, jobs, pipelines, steps, ui
 from api.routes.metrics import router as metrics_router
 from api.security import install_api_keys
 from api.uploads import install_upload_limits
+from common.db import use_statement_limits
 from common.logs import configure_logging
 from common.settings import get_settings
 
@@ -19,6 +20,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
     settings.ensure_dirs()
+    use_statement_limits(settings.api_db_statement_timeout_s, settings.api_db_lock_timeout_s)
     app = documented_app(
         title="Image pipelines",
         version="0.1.0",

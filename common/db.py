@@ -15,6 +15,8 @@ from common.settings import get_settings
 
 _engine: Engine | None = None
 _session_factory: sessionmaker[Session] | None = None
+# libpq `options` of this process's connections (see use_statement_limits); None: the server's.
+_options: str | None = None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -43,7 +45,9 @@ def _drop_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("the server closed the connection")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, options: str | None = None) -> Engine:
+    """An engine with our pool and connection checks; `options` is libpq's (PostgreSQL's
+    `-c name=value` settings for every connection, sent with the connection request)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -53,7 +57,11 @@ def make_engine(url: str) -> Engine:
     # load closes and reopens connections, and a new PostgreSQL backend costs more CPU than the
     # request it serves. Connections open lazily, so a worker process holds only the one it
     # uses.
-    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        connect_args["connect_timeout"] = 5
+        if options:
+            connect_args["options"] = options
     engine = create_engine(url, pool_size=40, max_overflow=10, connect_args=connect_args)
     event.listen(engine, "checkout", _drop_if_closed)
     return engine
@@ -62,7 +70,7 @@ def make_engine(url: str) -> Engine:
 def get_engine() -> Engine:
     global _engine, _session_factory
     if _engine is None:
-        _engine = make_engine(get_settings().sqlalchemy_url)
+        _engine = make_engine(get_settings().sqlalchemy_url, _options)
         _session_factory = sessionmaker(_engine, expire_on_commit=False)
     return _engine
 
@@ -71,6 +79,19 @@ def session_factory() -> sessionmaker[Session]:
     get_engine()
     assert _session_factory is not None
     return _session_factory
+
+
+def use_statement_limits(statement_timeout_s: float, lock_timeout_s: float) -> None:
+    """Every connection this process opens from now on has PostgreSQL cancel a statement that
+    runs longer than `statement_timeout_s`, or waits longer than `lock_timeout_s` for a lock
+    (SQLSTATE 57014, 55P03; 0: no limit), so that a stuck lock fails the one statement that
+    waits for it. The API calls this at start; the workers keep the server's defaults."""
+    global _options
+    _options = (
+        f"-c statement_timeout={round(statement_timeout_s * 1000)} "
+        f"-c lock_timeout={round(lock_timeout_s * 1000)}"
+    )
+    reset_engine()
 
 
 def reset_engine() -> None:

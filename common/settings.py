@@ -111,6 +111,18 @@ class Settings(BaseSettings):
     queue_depth_cache_s: float = Field(
         0.5, ge=0, description="How long the gateway reuses its count of queued jobs."
     )
+    api_db_statement_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        description="API: PostgreSQL cancels a statement of the API's that runs longer (the "
+        "request answers 503 database_busy); 0 means no limit. Workers are not limited.",
+    )
+    api_db_lock_timeout_s: float = Field(
+        2.0,
+        ge=0,
+        description="API: PostgreSQL cancels a statement of the API's that waits longer for a "
+        "lock, e.g. a row another session holds (503 database_busy); 0 means no limit.",
+    )
     compat_wait_s: float = Field(
         30.0, gt=0, description="How long POST /process_image/ waits for its job to finish."
     )
