@@ -1,9 +1,14 @@
-"""Refuse new jobs while too many wait, instead of letting the queue grow without bound.
+"""Refuse new jobs while too many are unfinished, instead of letting the backlog grow unbounded.
 
-The depth is the number of jobs with status 'queued' in the database, the source of truth (a
-broker's queue length misses jobs whose message a worker has reserved but not started, and
-differs per transport). The figure is cached for a fraction of a second so that a burst of
-uploads costs one count, not one per request.
+What is bounded: jobs in the database with status `queued` or `running` (a job waiting for the
+model is `running`), at most MAX_QUEUED_JOBS, counted across every API process. Admission is
+atomic: a submit stores its jobs, then takes the admission lock and counts (its own jobs
+included), and commits only if the count is within the limit; else it rolls back and answers
+503 `queue_full` with Retry-After, having stored nothing. Concurrent submits wait for the lock
+in turn, so they cannot all see room for one more.
+
+A count cached for QUEUE_DEPTH_CACHE_S refuses early, before the upload is stored, while the
+limit is plainly reached; it never admits on its own.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from common.models import JobStatus
 from common.repositories import JobRepository
 from common.settings import Settings
 
@@ -44,20 +48,35 @@ class CachedCount:
             self._at = None
 
 
-queued_jobs = CachedCount()
+unfinished_jobs = CachedCount()
 
 
-def check_backpressure(session: Session, settings: Settings) -> None:
-    """503 with Retry-After when MAX_QUEUED_JOBS or more jobs are waiting."""
-    depth = queued_jobs.get(
-        lambda: JobRepository(session).count_by_status(JobStatus.QUEUED),
+def _queue_full(depth: int, settings: Settings) -> ApiError:
+    return ApiError(
+        503,
+        "queue_full",
+        f"too many jobs are unfinished ({depth}, limit {settings.max_queued_jobs}, "
+        f"MAX_QUEUED_JOBS); nothing was stored: try again in {RETRY_AFTER_S} s",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def refuse_early(session: Session, settings: Settings, adding: int = 1) -> None:
+    """503 `queue_full` if the cached count says `adding` more jobs cannot fit; the count is
+    taken at most once per QUEUE_DEPTH_CACHE_S (then in `session`, which holds no lock)."""
+    depth = unfinished_jobs.get(
+        lambda: JobRepository(session).count_unfinished(),
         settings.queue_depth_cache_s,
     )
-    if depth >= settings.max_queued_jobs:
-        raise ApiError(
-            503,
-            "queue_full",
-            f"too many jobs are waiting ({depth}, limit {settings.max_queued_jobs}); "
-            f"try again in {RETRY_AFTER_S} s",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
+    if depth + adding > settings.max_queued_jobs:
+        raise _queue_full(depth, settings)
+
+
+def admit(session: Session, settings: Settings, adding: int = 1) -> None:
+    """Call after inserting `adding` jobs (or queueing them again), just before the commit:
+    503 `queue_full` if the unfinished jobs, these included, are more than MAX_QUEUED_JOBS.
+    The admission lock is then held until the caller's transaction ends: commit, or leave the
+    session's block (which rolls back), at once."""
+    depth = JobRepository(session).unfinished_for_admission()
+    if depth > settings.max_queued_jobs:
+        raise _queue_full(depth - adding, settings)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from fastapi import UploadFile
-from sqlalchemy.orm import Session
 
-from api.backpressure import check_backpressure
+from api.backpressure import admit, refuse_early
+from api.deps import db_session
 from api.errors import ApiError
 from api.services import hand_over, open_pipeline, read_image, step_types_of
 from common.repositories import ORIGINAL, ImageRepository, JobRepository, QueuedJob
@@ -29,10 +29,12 @@ def _at(index: int, upload: UploadFile, exc: ApiError) -> ApiError:
 
 
 def submit_batch(
-    session: Session, settings: Settings, pipeline_id: int, uploads: list[UploadFile]
+    settings: Settings, pipeline_id: int, uploads: list[UploadFile]
 ) -> list[QueuedJob]:
-    """One job per image, in upload order. Every image is checked before anything is stored;
-    the uploads stay spooled on disk, and are streamed into the database from there."""
+    """One job per image, in upload order, admitted together or not at all (api.backpressure).
+    Every image is checked before anything is stored; the uploads stay spooled on disk, and
+    are streamed into the database from there. One session, opened and closed on the calling
+    thread."""
     if len(uploads) > settings.max_batch_images:
         raise ApiError(
             422,
@@ -40,23 +42,26 @@ def submit_batch(
             f"the batch has {len(uploads)} images; the limit is {settings.max_batch_images} "
             "(MAX_BATCH_IMAGES): send the rest in another batch",
         )
-    check_backpressure(session, settings)
-    version_id = open_pipeline(session, pipeline_id)
-    checked = []
-    for index, upload in enumerate(uploads):
-        try:
-            checked.append(read_image(upload, settings))
-        except ApiError as exc:
-            raise _at(index, upload, exc) from exc
-    step_types = step_types_of(session, version_id)
-    jobs_repo, images = JobRepository(session), ImageRepository(session)
-    jobs = []
-    for upload, (size, content_type) in zip(uploads, checked, strict=True):
-        job = jobs_repo.insert(pipeline_id, step_types, version_id)
-        images.put_file(job.id, ORIGINAL, content_type, upload.file, size)
-        jobs.append(job)
-    session.commit()
-    for job in jobs:
-        hand_over(session, job.id, job.pipeline_id, job.steps)
+    with db_session() as session:
+        refuse_early(session, settings, len(uploads))
+        version_id = open_pipeline(session, pipeline_id)
+        session.rollback()  # no transaction stays open while the images are checked
+        checked = []
+        for index, upload in enumerate(uploads):
+            try:
+                checked.append(read_image(upload, settings))
+            except ApiError as exc:
+                raise _at(index, upload, exc) from exc
+        step_types = step_types_of(session, version_id)
+        jobs_repo, images = JobRepository(session), ImageRepository(session)
+        jobs = []
+        for upload, (size, content_type) in zip(uploads, checked, strict=True):
+            job = jobs_repo.insert(pipeline_id, step_types, version_id)
+            images.put_file(job.id, ORIGINAL, content_type, upload.file, size)
+            jobs.append(job)
+        admit(session, settings, len(jobs))
+        session.commit()
+        for job in jobs:
+            hand_over(session, job.id, job.pipeline_id, job.steps)
     log.info("batch of %d jobs queued for pipeline %d", len(jobs), pipeline_id)
     return jobs

@@ -9,14 +9,14 @@ from typing import TypeVar
 from fastapi import UploadFile
 from sqlalchemy.orm import Session
 
-from api.backpressure import check_backpressure
+from api.backpressure import admit, refuse_early
 from api.catalogue import registry as catalogue_registry
+from api.deps import db_session
 from api.errors import ApiError
 from api.metrics import job_submitted
 from api.schemas import JobView
 from api.uploads import check_image, file_size, image_bytes
-from common.db import statements_commit_themselves
-from common.models import Job, JobStatus
+from common.models import JobStatus
 from common.pipeline import parse_config
 from common.queue import enqueue_job
 from common.repositories import (
@@ -95,24 +95,22 @@ _current_versions: dict[int, int] = {}
 INLINE_UPLOAD_MAX = 1024 * 1024
 
 
-def submit_job(
-    session: Session, settings: Settings, pipeline_id: int, upload: UploadFile
-) -> QueuedJob:
-    """Store the job and its image, then enqueue it; nothing is stored for a bad request."""
+def submit_job(settings: Settings, pipeline_id: int, upload: UploadFile) -> QueuedJob:
+    """Store the job and its image, admit it (api.backpressure), then enqueue it; nothing is
+    stored for a refused request. One session, opened and closed on the calling thread."""
     size, content_type = read_image(upload, settings)
-    inline = size <= INLINE_UPLOAD_MAX
-    if inline:
-        statements_commit_themselves(session)  # on PostgreSQL; the insert is one statement
-    check_backpressure(session, settings)
-    jobs = JobRepository(session)
-    if inline:
-        job = _insert_inline(session, pipeline_id, (content_type, upload.file.read()))
-    else:
-        version_id = open_pipeline(session, pipeline_id)
-        job = jobs.insert(pipeline_id, step_types_of(session, version_id), version_id)
-        ImageRepository(session).put_file(job.id, ORIGINAL, content_type, upload.file, size)
-    session.commit()
-    hand_over(session, job.id, job.pipeline_id, job.steps)  # logs the job's id
+    with db_session() as session:
+        refuse_early(session, settings)
+        jobs = JobRepository(session)
+        if size <= INLINE_UPLOAD_MAX:
+            job = _insert_inline(session, pipeline_id, (content_type, upload.file.read()))
+        else:
+            version_id = open_pipeline(session, pipeline_id)
+            job = jobs.insert(pipeline_id, step_types_of(session, version_id), version_id)
+            ImageRepository(session).put_file(job.id, ORIGINAL, content_type, upload.file, size)
+        admit(session, settings)
+        session.commit()
+        hand_over(session, job.id, job.pipeline_id, job.steps)  # logs the job's id
     return job
 
 
@@ -162,23 +160,43 @@ def hand_over(
         session.commit()
 
 
-def retry_job(session: Session, job_id: uuid.UUID) -> Job:
-    """Run a failed job again from the step that failed, on its stored image."""
-    jobs = JobRepository(session)
-    job = jobs.get(job_id, for_update=True)
-    if job is None:
-        raise ApiError(404, "job_not_found", f"there is no job {job_id}")
-    if job.status != JobStatus.FAILED:
-        raise ApiError(
-            409,
-            "job_not_failed",
-            f"job {job_id} is {job.status}; only a failed job can be retried",
-        )
-    jobs.reset_for_retry(job)
-    session.commit()
-    hand_over(session, job.id, job.pipeline_id, job.steps_to_run(), kind="retry")
-    log.info("job %s queued again from step %s", job.id, job.current_step)
+def retry_job(settings: Settings, job_id: uuid.UUID, *, current_version: bool = False) -> QueuedJob:
+    """Run a failed job again from the step that failed, on its stored image and its version;
+    or, with `current_version`, on its pipeline's current version, every step from the first
+    on the original image (as a retry on its own version if that is the current one).
+
+    404 `job_not_found`; 409 `job_not_failed` (of concurrent retries one wins, the others get
+    this); with `current_version`, 409 `pipeline_archived`; 503 `queue_full`."""
+    with db_session() as session:
+        jobs = JobRepository(session)
+        rerun = _current_version_of(session, job_id) if current_version else None
+        job = jobs.requeue_failed(job_id, rerun)
+        if job is None:
+            found = jobs.status(job_id)
+            if found is None:
+                raise ApiError(404, "job_not_found", f"there is no job {job_id}")
+            raise ApiError(
+                409,
+                "job_not_failed",
+                f"job {job_id} is {found[0]}; only a failed job can be retried",
+            )
+        admit(session, settings)
+        session.commit()
+        hand_over(session, job.id, job.pipeline_id, job.steps, kind="retry")
+    log.info("job %s queued again from step %s", job_id, job.steps[0][0] if job.steps else None)
     return job
+
+
+def _current_version_of(session: Session, job_id: uuid.UUID) -> tuple[int, list[str]] | None:
+    """The current version of the job's pipeline and its step types, if the job runs another
+    version; None if it runs the current one (or does not exist)."""
+    found = JobRepository(session).get(job_id)
+    if found is None or found.status != JobStatus.FAILED:
+        return None  # refused by the retry itself
+    version_id = open_pipeline(session, found.pipeline_id)  # 409 if archived
+    if version_id == found.pipeline_version_id:
+        return None
+    return version_id, step_types_of(session, version_id)
 
 
 def describe_job(session: Session, job_id: uuid.UUID) -> JobView:

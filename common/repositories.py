@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
     select,
     text,
@@ -488,7 +489,12 @@ def _upsert_statement(
 
 class PipelineRepository(_Repository):
     def get(self, pipeline_id: int, *, for_update: bool = False) -> Pipeline | None:
-        return self.session.get(Pipeline, pipeline_id, with_for_update=for_update)
+        """The pipeline; `for_update` locks its row and reads it afresh, even if loaded before.
+        The lock (FOR NO KEY UPDATE) lets jobs referencing the pipeline be inserted meanwhile."""
+        lock = {"key_share": True} if for_update else None
+        return self.session.get(
+            Pipeline, pipeline_id, with_for_update=lock, populate_existing=for_update
+        )
 
     def current_version_id(self, pipeline_id: int) -> tuple[int, datetime | None] | None:
         """The id of the pipeline's current version, and when the pipeline was archived (None:
@@ -735,10 +741,6 @@ class JobRepository(_Repository):
         )
         return [(int(p), str(s), int(n)) for p, s, n in self.session.execute(stmt).all()]
 
-    def count_by_status(self, status: str) -> int:
-        stmt = select(func.count()).select_from(Job).where(Job.status == status)
-        return int(self.session.scalar(stmt) or 0)
-
     def not_enqueued(self, job_id: uuid.UUID) -> None:
         """The broker did not take the job: the recovery sweep will hand it over."""
         self.session.execute(
@@ -984,21 +986,96 @@ class JobRepository(_Repository):
         job.finished_at = now
         job.updated_at = now
 
-    def reset_for_retry(self, job: Job) -> None:
-        """Queue a failed job again: the steps that did not succeed run again, the rest stay."""
+    def requeue_failed(
+        self, job_id: uuid.UUID, rerun: tuple[int, Sequence[str]] | None = None
+    ) -> QueuedJob | None:
+        """Queue a failed job again, in the caller's transaction: the steps that did not succeed
+        run again, the others keep their results. With `rerun` (a pipeline version's id and its
+        step types), the job runs that version instead, every step from the first, on its
+        original image: what earlier steps made (payload, images, detection) is dropped.
+
+        The job with the steps to run; None, and nothing changed, if the job is not failed or
+        does not exist. One conditional update decides, so of concurrent
+        calls exactly one gets the steps; it locks the job's row until the caller's commit."""
         now = utcnow()
-        for step in job.steps:
-            if step.status != StepStatus.SUCCEEDED:
-                step.status = StepStatus.PENDING
-                step.error = None
-                step.finished_at = None
-                step.duration_ms = None
-        job.status = JobStatus.QUEUED
-        job.error = None
-        job.finished_at = None
-        job.updated_at = now
-        job.enqueued_at = now
-        job.enqueue_count = 1
+        queued = self.session.execute(
+            update(_jobs)
+            .where(_jobs.c.id == job_id, _jobs.c.status == JobStatus.FAILED)
+            .values(
+                status=JobStatus.QUEUED,
+                error=None,
+                finished_at=None,
+                updated_at=now,
+                enqueued_at=now,
+                enqueue_count=1,
+            )
+            .returning(_jobs.c.pipeline_id)
+        ).first()
+        if queued is None:
+            return None
+        pipeline_id = int(queued.pipeline_id)
+        if rerun is None:
+            self.session.execute(
+                update(_steps)
+                .where(_steps.c.job_id == job_id, _steps.c.status != StepStatus.SUCCEEDED)
+                .values(status=StepStatus.PENDING, error=None, finished_at=None, duration_ms=None)
+            )
+            rows = self.session.execute(
+                select(_steps.c.position, _steps.c.step_type)
+                .where(_steps.c.job_id == job_id, _steps.c.status != StepStatus.SUCCEEDED)
+                .order_by(_steps.c.position)
+            )
+            return QueuedJob(job_id, pipeline_id, [(int(n), str(t)) for n, t in rows])
+        version_id, step_types = rerun
+        self.session.execute(
+            update(_jobs)
+            .where(_jobs.c.id == job_id)
+            .values(pipeline_version_id=version_id, payload={}, current_step=None)
+        )
+        self.session.execute(delete(_steps).where(_steps.c.job_id == job_id))
+        self.session.execute(
+            delete(_images).where(_images.c.job_id == job_id, _images.c.variant != ORIGINAL)
+        )
+        self.session.execute(delete(CarDetectionRow).where(CarDetectionRow.job_id == job_id))
+        steps = list(enumerate(step_types, start=1))
+        if steps:
+            self.session.execute(
+                _INSERT_STEPS,
+                [
+                    {
+                        "job_id": job_id,
+                        "position": position,
+                        "step_type": step_type,
+                        "status": StepStatus.PENDING,
+                        "attempts": 0,
+                    }
+                    for position, step_type in steps
+                ],
+            )
+        return QueuedJob(job_id, pipeline_id, steps)
+
+    def unfinished_for_admission(self) -> int:
+        """Jobs queued or running, this transaction's own included, counted under the
+        admission lock (PostgreSQL: a transaction-level advisory lock, held until the caller
+        commits or rolls back). Callers insert their jobs, then count, then commit only if
+        the count is within the limit: the count sees every job admitted before, so admissions
+        never add up past the limit."""
+        if self._on_postgresql:
+            self.session.execute(_ADMISSION_LOCK)
+        return self.count_unfinished()
+
+    def count_unfinished(self) -> int:
+        """Jobs queued or running, as this transaction sees them."""
+        return int(self.session.scalar(_COUNT_UNFINISHED) or 0)
+
+
+# The admission lock's key: any number no other advisory lock of the database uses.
+_ADMISSION_LOCK = text("SELECT pg_advisory_xact_lock(7060000001)")
+_COUNT_UNFINISHED = (
+    select(func.count())
+    .select_from(_jobs)
+    .where(_jobs.c.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+)
 
 
 class ImageRepository(_Repository):

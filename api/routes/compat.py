@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -13,19 +12,13 @@ from api.params import Id
 from api.schemas import CompatSuccess
 from api.services import submit_job
 from api.waiting import wait_for_job
-from common.db import session_scope
 from common.models import JobStatus
-from common.settings import Settings, get_settings
+from common.settings import get_settings
 
 router = APIRouter(tags=["compatibility"])
 
 PipelineId = Annotated[Id | None, Query(description="Pipeline to run.")]
 PipelineIdForm = Annotated[Id | None, Form(alias="pipeline_id")]
-
-
-def _submit(settings: Settings, pipeline_id: int, image: UploadFile) -> uuid.UUID:
-    with session_scope() as session:
-        return submit_job(session, settings, pipeline_id, image).id
 
 
 @router.post(
@@ -43,7 +36,7 @@ async def process_image(
     chosen = pipeline_id if pipeline_id is not None else pipeline_id_form
     if chosen is None:
         raise ApiError(422, "invalid_request", "pipeline_id is required (query or form field)")
-    job_id = await run_in_threadpool(_submit, settings, chosen, image)
+    job_id = (await run_in_threadpool(submit_job, settings, chosen, image)).id
     outcome = await wait_for_job(job_id, settings.compat_wait_s)
     if outcome is None:
         raise ApiError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.batch import submit_batch
-from api.deps import SessionDep, SettingsDep
+from api.deps import SettingsDep, db_session
 from api.errors import ApiError, responses
 from api.images import IMAGE_RESPONSES, Variant, image_response
 from api.listing import DEFAULT_LIMIT, MAX_LIMIT, as_utc, list_jobs
@@ -20,7 +21,6 @@ from api.params import DECIMAL_NUMBER, WHOLE_NUMBER, Id
 from api.schemas import BatchAccepted, JobAccepted, JobPage, JobView
 from api.services import describe_job, retry_job, submit_job
 from api.waiting import wait_for_job
-from common.db import session_scope
 from common.models import JobStatus
 from common.repositories import JobFilter
 
@@ -74,7 +74,7 @@ def _accepted(job_id: uuid.UUID) -> JSONResponse:
 
 
 def _fresh_view(job_id: uuid.UUID) -> dict[str, Any]:
-    with session_scope() as session:  # not the request's session: it holds the job as submitted
+    with db_session() as session:
         return describe_job(session, job_id).model_dump(mode="json")
 
 
@@ -90,7 +90,6 @@ def _fresh_view(job_id: uuid.UUID) -> dict[str, Any]:
 )
 async def create_job(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     image: ImageField,
     pipeline_id: PipelineField,
@@ -105,7 +104,7 @@ async def create_job(
             "for longer",
             details=[{"field": "query.wait", "message": f"at most {settings.max_wait_s:g}"}],
         )
-    job = await run_in_threadpool(submit_job, session, settings, pipeline_id, image)
+    job = await run_in_threadpool(submit_job, settings, pipeline_id, image)
     if wait > 0 and await wait_for_job(job.id, wait) is not None:
         view = await run_in_threadpool(_fresh_view, job.id)
         return JSONResponse(view, status_code=200, headers={"Location": f"/jobs/{job.id}"})
@@ -121,13 +120,12 @@ async def create_job(
 )
 async def create_batch(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     images: ImagesField,
     pipeline_id: PipelineField,
 ) -> BatchAccepted:
     await _refuse_unexpected_fields(request, BATCH_FIELDS)
-    jobs = await run_in_threadpool(submit_batch, session, settings, pipeline_id, images)
+    jobs = await run_in_threadpool(submit_batch, settings, pipeline_id, images)
     return BatchAccepted(jobs=[JobAccepted(job_id=job.id) for job in jobs])
 
 
@@ -138,7 +136,6 @@ async def create_batch(
     summary="List jobs, newest first, filtered, a page at a time",
 )
 def get_jobs(
-    session: SessionDep,
     pipeline_id: Annotated[Id | None, Query()] = None,
     status: Annotated[JobStatus | None, Query()] = None,
     detected: Annotated[
@@ -166,12 +163,14 @@ def get_jobs(
         created_since=as_utc(created_since, "created_since"),
         created_until=as_utc(created_until, "created_until"),
     )
-    return list_jobs(session, where, limit, cursor)
+    with db_session() as session:
+        return list_jobs(session, where, limit, cursor)
 
 
 @router.get("/{job_id}", response_model=JobView, responses=responses(404, 422))
-def get_job(session: SessionDep, job_id: uuid.UUID) -> JobView:
-    return describe_job(session, job_id)
+def get_job(job_id: uuid.UUID) -> JobView:
+    with db_session() as session:
+        return describe_job(session, job_id)
 
 
 @router.get(
@@ -181,23 +180,39 @@ def get_job(session: SessionDep, job_id: uuid.UUID) -> JobView:
     summary="One of the job's images: the upload, the processed image, or the annotated one",
 )
 def get_job_image(
-    session: SessionDep,
     job_id: uuid.UUID,
     variant: Annotated[
         Variant, Query(description="Which image; the job's steps decide which it has.")
     ] = Variant.ORIGINAL,
     if_none_match: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
-    return image_response(session, job_id, variant, if_none_match)
+    with db_session() as session:
+        return image_response(session, job_id, variant, if_none_match)
+
+
+class RetryVersion(enum.StrEnum):
+    SUBMITTED = "submitted"
+    CURRENT = "current"
 
 
 @router.post(
     "/{job_id}/retry",
     status_code=202,
     response_model=JobAccepted,
-    responses=responses(404, 409, 422),
-    summary="Run a failed job again from the step that failed",
+    responses=responses(404, 409, 422, 503),
+    summary="Run a failed job again: from the step that failed, or on the current version",
 )
-def retry(session: SessionDep, job_id: uuid.UUID) -> JSONResponse:
-    job = retry_job(session, job_id)
+def retry(
+    settings: SettingsDep,
+    job_id: uuid.UUID,
+    version: Annotated[
+        RetryVersion,
+        Query(
+            description="submitted: the version the job was submitted under, from the step "
+            "that failed. current: the pipeline's current version (after a PUT), every step "
+            "from the first, on the original image; 409 if the pipeline is archived."
+        ),
+    ] = RetryVersion.SUBMITTED,
+) -> JSONResponse:
+    job = retry_job(settings, job_id, current_version=version == RetryVersion.CURRENT)
     return _accepted(job.id)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.catalogue import registry
-from api.deps import SessionDep
+from api.deps import db_session
 from api.errors import ApiError, responses
 from api.params import Id
 from api.schemas import PipelineVersionView, PipelineView
@@ -103,13 +103,14 @@ def _found(session: Session, pipeline_id: int, *, for_update: bool = False) -> P
 
 @router.get("", response_model=list[PipelineView], responses=responses(422))
 def list_pipelines(
-    session: SessionDep,
     archived: Annotated[
         bool | None,
         Query(description="true: only archived pipelines; false: only the others; absent: all."),
     ] = None,
 ) -> list[PipelineView]:
-    return [PipelineView.build(p) for p in PipelineRepository(session).list(archived=archived)]
+    with db_session() as session:
+        pipelines = PipelineRepository(session).list(archived=archived)
+        return [PipelineView.build(p) for p in pipelines]
 
 
 @router.post(
@@ -119,15 +120,15 @@ def list_pipelines(
     responses=responses(409, 422),
     summary="Create a pipeline; its config is validated before anything is stored",
 )
-def create_pipeline(session: SessionDep, body: PipelineCreate) -> JSONResponse:
+def create_pipeline(body: PipelineCreate) -> JSONResponse:
     built = _validated(body.config)
     try:
-        pipeline = PipelineRepository(session).add(
-            body.name, body.description, built.canonical_config()
-        )
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
+        with db_session() as session:
+            pipeline = PipelineRepository(session).add(
+                body.name, body.description, built.canonical_config()
+            )
+            session.commit()
+    except IntegrityError as exc:  # the session is closed (rolled back) by now
         raise ApiError(
             409,
             "pipeline_name_taken",
@@ -138,8 +139,9 @@ def create_pipeline(session: SessionDep, body: PipelineCreate) -> JSONResponse:
 
 
 @router.get("/{pipeline_id}", response_model=PipelineView, responses=responses(404, 422))
-def get_pipeline(session: SessionDep, pipeline_id: PipelineId) -> PipelineView:
-    return PipelineView.build(_found(session, pipeline_id))
+def get_pipeline(pipeline_id: PipelineId) -> PipelineView:
+    with db_session() as session:
+        return PipelineView.build(_found(session, pipeline_id))
 
 
 @router.put(
@@ -148,23 +150,30 @@ def get_pipeline(session: SessionDep, pipeline_id: PipelineId) -> PipelineView:
     responses=responses(404, 409, 422),
     summary="Store a new version of a pipeline; jobs already submitted keep theirs",
 )
-def update_pipeline(
-    session: SessionDep, pipeline_id: PipelineId, body: PipelineUpdate
-) -> PipelineView:
-    pipeline = _found(session, pipeline_id, for_update=True)
+def update_pipeline(pipeline_id: PipelineId, body: PipelineUpdate) -> PipelineView:
+    # The config is checked before the pipeline's row is locked, and the lock is held only for
+    # the write: a burst of PUTs on one pipeline queues on it for moments, not for validations.
+    with db_session() as session:
+        _writable(_found(session, pipeline_id))  # 404, 409 before 422, without a lock
+    config = _validated(body.config).canonical_config()
+    with db_session() as session:
+        pipeline = _writable(_found(session, pipeline_id, for_update=True))
+        if config != pipeline.config:
+            PipelineRepository(session).add_version(pipeline, config)
+        if body.description is not None:
+            pipeline.description = body.description
+        session.commit()
+        return PipelineView.build(pipeline)
+
+
+def _writable(pipeline: Pipeline) -> Pipeline:
     if pipeline.archived_at is not None:
         raise ApiError(
             409,
             "pipeline_archived",
-            f"pipeline {pipeline_id} is archived and cannot change; create a new pipeline",
+            f"pipeline {pipeline.id} is archived and cannot change; create a new pipeline",
         )
-    config = _validated(body.config).canonical_config()
-    if config != pipeline.config:
-        PipelineRepository(session).add_version(pipeline, config)
-    if body.description is not None:
-        pipeline.description = body.description
-    session.commit()
-    return PipelineView.build(pipeline)
+    return pipeline
 
 
 @router.delete(
@@ -173,11 +182,12 @@ def update_pipeline(
     responses=responses(404, 422),
     summary="Archive a pipeline: it takes no new jobs; it and its jobs stay readable",
 )
-def archive_pipeline(session: SessionDep, pipeline_id: PipelineId) -> PipelineView:
-    pipeline = _found(session, pipeline_id, for_update=True)
-    PipelineRepository(session).archive(pipeline)
-    session.commit()
-    return PipelineView.build(pipeline)
+def archive_pipeline(pipeline_id: PipelineId) -> PipelineView:
+    with db_session() as session:
+        pipeline = _found(session, pipeline_id, for_update=True)
+        PipelineRepository(session).archive(pipeline)
+        session.commit()
+        return PipelineView.build(pipeline)
 
 
 @router.get(
@@ -186,10 +196,11 @@ def archive_pipeline(session: SessionDep, pipeline_id: PipelineId) -> PipelineVi
     responses=responses(404, 422),
     summary="Every version of a pipeline, oldest first",
 )
-def list_versions(session: SessionDep, pipeline_id: PipelineId) -> list[PipelineVersionView]:
-    _found(session, pipeline_id)
-    versions = PipelineRepository(session).versions(pipeline_id)
-    return [PipelineVersionView.build(version) for version in versions]
+def list_versions(pipeline_id: PipelineId) -> list[PipelineVersionView]:
+    with db_session() as session:
+        _found(session, pipeline_id)
+        versions = PipelineRepository(session).versions(pipeline_id)
+        return [PipelineVersionView.build(version) for version in versions]
 
 
 @router.get(
@@ -198,12 +209,12 @@ def list_versions(session: SessionDep, pipeline_id: PipelineId) -> list[Pipeline
     responses=responses(404, 422),
 )
 def get_version(
-    session: SessionDep,
     pipeline_id: PipelineId,
     version: Annotated[Id, Path()],
 ) -> PipelineVersionView:
-    _found(session, pipeline_id)
-    found = PipelineRepository(session).version(pipeline_id, version)
+    with db_session() as session:
+        _found(session, pipeline_id)
+        found = PipelineRepository(session).version(pipeline_id, version)
     if found is None:
         raise ApiError(
             404,
