@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from api.backpressure import CachedCount
 from common.db import session_scope
@@ -13,7 +17,8 @@ from common.models import JobStatus
 from common.repositories import JobRepository
 from tests import images
 from tests.api.helpers import assert_error, spy_on_queue, stored_rows, submit, wait_until_idle
-from tests.api.product import side_api
+from tests.api.product import drop_queue, side_api, unique
+from tests.api.test_bursts import fail_again, failed_job, failing_pipeline
 from tests.system import System, wait_for_job
 
 
@@ -98,3 +103,67 @@ def test_count_is_reused_within_its_time_to_live() -> None:
     now[0] += 0.1
     assert cached.get(lambda: next(calls), ttl=0.5) == 2
     assert cached.get(lambda: next(calls), ttl=0) == 3
+
+
+LIMIT = 20
+
+
+@pytest.fixture(scope="module")
+def limited_api(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """An API that admits LIMIT unfinished jobs, whose cached count, taken once, never
+    refreshes (so only the atomic admission can hold the limit), on a queue of its own that no
+    worker serves (so its jobs stay queued)."""
+    queue = unique("backpressure-queue")
+    logs = tmp_path_factory.mktemp("limited-api-logs")
+    settings = {"MAX_QUEUED_JOBS": str(LIMIT), "QUEUE_DEPTH_CACHE_S": "3600", "QUEUE_NAME": queue}
+    try:
+        with side_api(logs, **settings) as client:
+            yield client
+    finally:
+        drop_queue(queue)
+
+
+def test_a_burst_of_100_submits_admits_exactly_the_limit_and_nothing_beyond_it(
+    limited_api: httpx.Client,
+) -> None:
+    # Given: nothing unfinished, and a failed job to retry later
+    wait_until_idle()
+    failed = failed_job(failing_pipeline())
+    before = stored_rows()
+    data = images.jpeg(64, 48, seed=21)
+
+    def send(_: int) -> httpx.Response:
+        return submit(limited_api, data)
+
+    # When: 100 submits at once
+    try:
+        with ThreadPoolExecutor(max_workers=100) as pool:
+            answers = list(pool.map(send, range(100)))
+        batch = limited_api.post(
+            "/jobs/batch",
+            files=[("images", ("a.jpg", data)), ("images", ("b.jpg", data))],
+            data={"pipeline_id": "1"},
+        )
+        retried = limited_api.post(f"/jobs/{failed}/retry")
+        after = stored_rows()
+        unfinished = unfinished_jobs()
+    finally:
+        for job_id in [failed, *unfinished]:
+            fail_again(job_id)
+
+    # Then: exactly LIMIT admitted; the others, the batch and the retry refused; nothing more
+    accepted = [a for a in answers if a.status_code == 202]
+    assert len(accepted) == LIMIT, Counter(a.status_code for a in answers)
+    for answer in (*(a for a in answers if a.status_code != 202), batch, retried):
+        error = assert_error(answer, 503, "queue_full")
+        assert "nothing was stored" in error["message"]
+        assert answer.headers["retry-after"] == "5"
+    assert after["jobs"] == before["jobs"] + LIMIT
+    assert after["job_images"] == before["job_images"] + LIMIT
+    assert sorted(unfinished) == sorted(uuid.UUID(a.json()["job_id"]) for a in accepted)
+
+
+def unfinished_jobs() -> list[uuid.UUID]:
+    with session_scope() as session:
+        rows = session.execute(text("SELECT id FROM jobs WHERE status IN ('queued', 'running')"))
+        return [row.id for row in rows]
