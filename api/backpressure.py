@@ -72,11 +72,10 @@ def refuse_early(session: Session, settings: Settings, adding: int = 1) -> None:
         raise _queue_full(depth, settings)
 
 
-def admit(session: Session, settings: Settings, adding: int = 1) -> None:
-    """Call after inserting `adding` jobs (or queueing them again), just before the commit:
-    503 `queue_full` if the unfinished jobs, these included, are more than MAX_QUEUED_JOBS.
-    The admission lock is then held until the caller's transaction ends: commit, or leave the
-    session's block (which rolls back), at once."""
-    depth = JobRepository(session).unfinished_for_admission()
-    if depth > settings.max_queued_jobs:
-        raise _queue_full(depth - adding, settings)
+def commit_if_admitted(session: Session, settings: Settings, adding: int = 1) -> None:
+    """Commit the session's transaction, which stored (or queued again) `adding` jobs, if the
+    unfinished jobs, these included, are at most MAX_QUEUED_JOBS; else 503 `queue_full`, and
+    nothing is committed (leaving the session's block rolls it back)."""
+    unfinished = JobRepository(session).commit_if_admitted(settings.max_queued_jobs)
+    if unfinished is not None:
+        raise _queue_full(unfinished - adding, settings)

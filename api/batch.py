@@ -6,7 +6,7 @@ import logging
 
 from fastapi import UploadFile
 
-from api.backpressure import admit, refuse_early
+from api.backpressure import commit_if_admitted, refuse_early
 from api.deps import db_session
 from api.errors import ApiError
 from api.services import hand_over, open_pipeline, read_image, step_types_of
@@ -59,8 +59,7 @@ def submit_batch(
             job = jobs_repo.insert(pipeline_id, step_types, version_id)
             images.put_file(job.id, ORIGINAL, content_type, upload.file, size)
             jobs.append(job)
-        admit(session, settings, len(jobs))
-        session.commit()
+        commit_if_admitted(session, settings, len(jobs))
         for job in jobs:
             hand_over(session, job.id, job.pipeline_id, job.steps)
     log.info("batch of %d jobs queued for pipeline %d", len(jobs), pipeline_id)

@@ -9,7 +9,7 @@ from typing import TypeVar
 from fastapi import UploadFile
 from sqlalchemy.orm import Session
 
-from api.backpressure import admit, refuse_early
+from api.backpressure import commit_if_admitted, refuse_early
 from api.catalogue import registry as catalogue_registry
 from api.deps import db_session
 from api.errors import ApiError
@@ -108,8 +108,7 @@ def submit_job(settings: Settings, pipeline_id: int, upload: UploadFile) -> Queu
             version_id = open_pipeline(session, pipeline_id)
             job = jobs.insert(pipeline_id, step_types_of(session, version_id), version_id)
             ImageRepository(session).put_file(job.id, ORIGINAL, content_type, upload.file, size)
-        admit(session, settings)
-        session.commit()
+        commit_if_admitted(session, settings)
         hand_over(session, job.id, job.pipeline_id, job.steps)  # logs the job's id
     return job
 
@@ -180,8 +179,7 @@ def retry_job(settings: Settings, job_id: uuid.UUID, *, current_version: bool = 
                 "job_not_failed",
                 f"job {job_id} is {found[0]}; only a failed job can be retried",
             )
-        admit(session, settings)
-        session.commit()
+        commit_if_admitted(session, settings)
         hand_over(session, job.id, job.pipeline_id, job.steps, kind="retry")
     log.info("job %s queued again from step %s", job_id, job.steps[0][0] if job.steps else None)
     return job

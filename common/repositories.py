@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, cast
 
+import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     Boolean,
@@ -1054,23 +1055,55 @@ class JobRepository(_Repository):
             )
         return QueuedJob(job_id, pipeline_id, steps)
 
-    def unfinished_for_admission(self) -> int:
-        """Jobs queued or running, this transaction's own included, counted under the
-        admission lock (PostgreSQL: a transaction-level advisory lock, held until the caller
-        commits or rolls back). Callers insert their jobs, then count, then commit only if
-        the count is within the limit: the count sees every job admitted before, so admissions
-        never add up past the limit."""
-        if self._on_postgresql:
-            self.session.execute(_ADMISSION_LOCK)
-        return self.count_unfinished()
+    def commit_if_admitted(self, limit: int) -> int | None:
+        """Commit the caller's transaction if the unfinished jobs (queued or running), its own
+        included, are at most `limit`; else return their count, having committed nothing (the
+        caller rolls back). Callers insert their jobs first: of concurrent callers each counts
+        in turn, under the admission lock, and sees every job admitted before it, so that
+        admissions never add up past the limit.
+
+        PostgreSQL: one round trip takes the lock (a transaction-level advisory lock), counts
+        and commits, so that the lock is held only while the server works, never while a
+        thread of ours waits for its turn to send the next statement."""
+        if not self._on_postgresql:
+            unfinished = self.count_unfinished()
+            if unfinished > limit:
+                return unfinished
+            self.session.commit()
+            return None
+        driver = self.session.connection().connection.driver_connection
+        sql = _ADMIT_AND_COMMIT.replace("{limit}", str(int(limit))).encode()
+        try:
+            with cast("psycopg.Connection[Any]", driver).cursor() as cursor:
+                cursor.execute(sql)
+        except psycopg.errors.RaiseException as exc:
+            if exc.diag.message_primary != "queue_full" or exc.diag.message_detail is None:
+                raise
+            return int(exc.diag.message_detail)
+        self.session.commit()  # the transaction has ended; this ends the session's
+        return None
 
     def count_unfinished(self) -> int:
         """Jobs queued or running, as this transaction sees them."""
         return int(self.session.scalar(_COUNT_UNFINISHED) or 0)
 
 
-# The admission lock's key: any number no other advisory lock of the database uses.
-_ADMISSION_LOCK = text("SELECT pg_advisory_xact_lock(7060000001)")
+# Simple-query protocol, several statements in one message: the first error skips the rest,
+# so COMMIT runs only if the count is within {limit}. PL/pgSQL takes a snapshot per statement:
+# the count, taken once the lock is held, sees every job committed by the lock's last holder.
+# The lock's key is any number no other advisory lock of the database uses.
+_ADMIT_AND_COMMIT = """
+DO $$
+DECLARE unfinished bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7060000001);
+    SELECT count(*) INTO unfinished FROM jobs WHERE status IN ('queued', 'running');
+    IF unfinished > {limit} THEN
+        RAISE EXCEPTION 'queue_full' USING DETAIL = unfinished::text;
+    END IF;
+END $$;
+COMMIT;
+"""
 _COUNT_UNFINISHED = (
     select(func.count())
     .select_from(_jobs)
