@@ -145,9 +145,11 @@ class ApiClient:
 
     # --- pipelines and steps ------------------------------------------------------------------
 
-    def retry(self, job_id: str) -> dict[str, Any]:
-        """POST /jobs/{id}/retry: `{"job_id", "status": "queued"}`."""
-        body: dict[str, Any] = self._request("POST", f"/jobs/{job_id}/retry")
+    def retry(self, job_id: str, *, current_version: bool = False) -> dict[str, Any]:
+        """POST /jobs/{id}/retry (`?version=current` to run the pipeline's current version from
+        its first step): `{"job_id", "status": "queued"}`."""
+        params = {"version": "current"} if current_version else None
+        body: dict[str, Any] = self._request("POST", f"/jobs/{job_id}/retry", params=params)
         return body
 
     def job_image(self, job_id: str, variant: str) -> tuple[bytes, str]:

@@ -110,6 +110,11 @@ def job_image(
 @click.argument("job_id")
 @click.option("--wait", is_flag=True, help="Wait for the job to end; exit 2 if it fails again.")
 @click.option(
+    "--current-version",
+    is_flag=True,
+    help="Run the pipeline's current version from its first step, not the submitted one.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0),
     default=300.0,
@@ -118,10 +123,18 @@ def job_image(
 )
 @json_option
 @click.pass_context
-def retry(ctx: click.Context, job_id: str, wait: bool, timeout: float, as_json: bool) -> None:
-    """Run a failed job again from the step that failed (POST /jobs/{id}/retry)."""
+def retry(
+    ctx: click.Context,
+    job_id: str,
+    wait: bool,
+    current_version: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Run a failed job again from the step that failed (POST /jobs/{id}/retry), or with
+    --current-version on the pipeline's current version from its first step."""
     client = api(ctx)
-    accepted = client.retry(job_id)
+    accepted = client.retry(job_id, current_version=current_version)
     if not wait:
         if as_json:
             render.print_json(accepted)

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from tests import images
+from tests.api.product import car_config, create_pipeline
 from tests.cli.helpers import json_of, pipectl
 from tests.hostile.corpus import png
+from tests.system import wait_for_job
 
 
 @pytest.fixture
@@ -78,6 +80,25 @@ def test_retry_wait_shows_the_job_and_exits_2_when_it_fails_again(
     assert job["status"] == "failed"
     assert job["steps"][0]["attempts"] == 2
     assert job == api.get(f"/jobs/{failed['job_id']}").json()
+
+
+def test_retry_current_version_runs_the_fixed_pipeline(api: httpx.Client, photo: Path) -> None:
+    # Given: a job failed at its model step, then its pipeline fixed by a PUT
+    pipeline_id = create_pipeline(api, car_config(model_path="/missing"), "cli-retry-current")
+    submitted = pipectl("submit", str(photo), "--pipeline", str(pipeline_id), "--wait", "--json")
+    [row] = json.loads(submitted.stdout)
+    assert row["job"]["status"] == "failed", submitted.output
+    fixed = api.put(f"/pipelines/{pipeline_id}", json={"config": car_config()})
+    assert fixed.status_code == 200, fixed.text
+
+    # When
+    result = pipectl("retry", row["job"]["job_id"], "--current-version", "--wait", "--json")
+
+    # Then: the job ran version 2 from its first step and succeeded
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)
+    assert (job["status"], job["pipeline_version"]) == ("succeeded", 2)
+    assert job == wait_for_job(api, row["job"]["job_id"])
 
 
 def test_retry_of_a_job_that_has_not_failed_exits_1_with_the_apis_reason(photo: Path) -> None:
