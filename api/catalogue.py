@@ -23,6 +23,10 @@ class StepInfo(BaseModel):
     params: dict[str, Any] = Field(
         description="JSON Schema of the step's parameters, with their defaults."
     )
+    output: dict[str, Any] = Field(
+        description="JSON Schema of what the step reports once it succeeded (the `output` of "
+        'its entry in a job\'s steps); {"type": "null"} for a step that reports nothing.'
+    )
 
 
 class FieldInfo(BaseModel):
@@ -97,6 +101,7 @@ def build_catalogue(source: Registry) -> Catalogue:
             description=step.manifest.description,
             accepts=step.manifest.accepts.__name__,
             params=step.manifest.params.model_json_schema(),
+            output=step.manifest.output_schema(),
         )
         for step in source.steps
     ]

@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from common.models import CarDetectionRow, Job, JobStatus, Pipeline, PipelineVersion
+from common.models import (
+    CarDetectionRow,
+    Job,
+    JobStatus,
+    Pipeline,
+    PipelineVersion,
+    StepStatus,
+)
 from common.pipeline.datatypes import Detection
 
 
@@ -24,6 +31,10 @@ class StepView(BaseModel):
     attempts: int
     duration_ms: float | None
     error: str | None
+    output: dict[str, Any] | None = Field(
+        description="What the step reported once it succeeded, as the `output` JSON Schema of "
+        "its type in GET /steps says; null until then, and for a step that reports nothing."
+    )
 
 
 class JobView(BaseModel):
@@ -62,6 +73,7 @@ class JobView(BaseModel):
                     attempts=s.attempts,
                     duration_ms=s.duration_ms,
                     error=s.error,
+                    output=s.output if s.status == StepStatus.SUCCEEDED else None,
                 )
                 for s in job.steps
             ],

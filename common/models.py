@@ -167,6 +167,9 @@ class JobStep(Base):
     # While the step runs, its claim holds it until then (renewed by the running worker); a
     # delivery of its message that finds the lease live defers (worker/lease.py).
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # What the step reported once it succeeded, as its manifest's output model declares (JSON);
+    # None before, and for a step that reports nothing.
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class JobImage(Base):

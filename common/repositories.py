@@ -9,11 +9,12 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, cast
+from typing import IO, Any, Literal, cast
 
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import (
+    JSON,
     Boolean,
     Integer,
     LargeBinary,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.sql.elements import TextClause
@@ -59,6 +61,8 @@ _jobs = cast(Table, Job.__table__)
 _steps = cast(Table, JobStep.__table__)
 _images = cast(Table, JobImage.__table__)
 _now = bindparam("p_now", type_=UtcDateTime())
+# A step's output: None is stored as SQL NULL (no output), not as JSON null.
+_OutputType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 _STEP_STATE = (
     select(
@@ -127,6 +131,7 @@ _FINISH_STEP = (
         finished_at=_now,
         duration_ms=bindparam("p_duration_ms"),
         lease_expires_at=None,
+        output=bindparam("p_output", type_=_OutputType),
     )
 )
 # A running step's lease, renewed while it runs, provided the attempt is still the current one
@@ -367,7 +372,7 @@ _FINISH_ATTEMPT = text(
     ), step AS (
         UPDATE job_steps
            SET status = 'succeeded', finished_at = :p_now, duration_ms = :p_duration_ms,
-               lease_expires_at = NULL
+               lease_expires_at = NULL, output = :p_output
           FROM job
          WHERE job_steps.job_id = job.id AND job_steps.position = :p_position
            AND job_steps.attempts = :p_attempt AND job_steps.status = 'running'
@@ -387,6 +392,7 @@ _FINISH_ATTEMPT = text(
     """
 ).bindparams(
     bindparam("p_payload", type_=JSONType),
+    bindparam("p_output", type_=_OutputType),
     bindparam("p_finished_at", type_=UtcDateTime()),
     bindparam("p_now", type_=UtcDateTime()),
     bindparam("p_data", type_=LargeBinary()),
@@ -569,15 +575,53 @@ class PipelineRepository(_Repository):
             )
 
 
+OutputKind = Literal["string", "integer", "float", "boolean"]
+
+
+@dataclass(frozen=True)
+class OutputMatch:
+    """A job matches when a step of `step_type` succeeded and reported `value` (None: null) in
+    the top-level `field` of its output, compared as `kind`."""
+
+    step_type: str
+    field: str
+    kind: OutputKind
+    value: str | int | float | bool | None
+
+
 @dataclass(frozen=True)
 class JobFilter:
-    """What GET /jobs narrows to; None means any. `created_since` <= created_at < `until`."""
+    """What GET /jobs narrows to; None means any. `created_since` <= created_at < `until`;
+    every one of `outputs` must match."""
 
     pipeline_id: int | None = None
     status: str | None = None
     detected: bool | None = None
     created_since: datetime | None = None
     created_until: datetime | None = None
+    outputs: tuple[OutputMatch, ...] = ()
+
+
+def _output_matches(match: OutputMatch) -> Any:
+    """EXISTS: a succeeded step of the job reported the match's value."""
+    element = JobStep.output[match.field]
+    typed = {
+        "string": element.as_string,
+        "integer": element.as_integer,
+        "float": element.as_float,
+        "boolean": element.as_boolean,
+    }[match.kind]()
+    return (
+        select(JobStep.job_id)
+        .where(
+            JobStep.job_id == Job.id,
+            JobStep.step_type == match.step_type,
+            JobStep.status == StepStatus.SUCCEEDED,
+            JobStep.output.is_not(None),
+            typed.is_(None) if match.value is None else typed == match.value,
+        )
+        .exists()
+    )
 
 
 @dataclass(frozen=True)
@@ -726,6 +770,8 @@ class JobRepository(_Repository):
                 )
                 .exists()
             )
+        for match in where.outputs:
+            stmt = stmt.where(_output_matches(match))
         if where.created_since is not None:
             stmt = stmt.where(Job.created_at >= where.created_since)
         if where.created_until is not None:
@@ -909,9 +955,11 @@ class JobRepository(_Repository):
         *,
         last: bool,
         image: tuple[str, bytes] | None = None,
+        output: dict[str, Any] | None = None,
     ) -> bool:
-        """Record a step's success and the processed `image` (content type, bytes) it made, if
-        `attempt` is still its current one; else False (and the caller rolls back).
+        """Record a step's success, its `output` (JSON-safe; None: it reports nothing) and the
+        processed `image` (content type, bytes) it made, if `attempt` is still its current one;
+        else False (and the caller rolls back).
 
         The job's row is updated first, which takes the lock a claim takes too.
         """
@@ -922,6 +970,7 @@ class JobRepository(_Repository):
             "p_attempt": attempt,
             "p_duration_ms": duration_ms,
             "p_payload": payload,
+            "p_output": output,
             "p_status": JobStatus.SUCCEEDED if last else JobStatus.RUNNING,
             "p_finished_at": now if last else None,
             "p_now": now,
@@ -1019,7 +1068,13 @@ class JobRepository(_Repository):
             self.session.execute(
                 update(_steps)
                 .where(_steps.c.job_id == job_id, _steps.c.status != StepStatus.SUCCEEDED)
-                .values(status=StepStatus.PENDING, error=None, finished_at=None, duration_ms=None)
+                .values(
+                    status=StepStatus.PENDING,
+                    error=None,
+                    finished_at=None,
+                    duration_ms=None,
+                    output=None,
+                )
             )
             rows = self.session.execute(
                 select(_steps.c.position, _steps.c.step_type)

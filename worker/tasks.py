@@ -237,7 +237,7 @@ def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
             image_id=image.id,
             egress=resources.egress_client(),
         )
-        result = step.run(data, ctx)
+        result, output = step.execute(data, ctx)
         duration_ms = elapsed_ms(started)
         made_image = reads_image and result.image is not data.image
         recorded = JobRepository(session).finish_attempt(
@@ -248,6 +248,7 @@ def _execute(jid: uuid.UUID, position: int, claim: Claim) -> None:
             result.fields_without_image(),
             last=claim.last,
             image=(result.content_type, result.image) if made_image else None,
+            output=step.manifest.output_json(output),
         )
         if not recorded:
             raise SupersededError

@@ -13,10 +13,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.batch import submit_batch
+from api.catalogue import registry
 from api.deps import SettingsDep, db_session
 from api.errors import ApiError, responses
 from api.images import IMAGE_RESPONSES, Variant, image_response
 from api.listing import DEFAULT_LIMIT, MAX_LIMIT, as_utc, list_jobs
+from api.output_filter import parse_output_filters
 from api.params import DECIMAL_NUMBER, WHOLE_NUMBER, Id
 from api.schemas import BatchAccepted, JobAccepted, JobPage, JobView
 from api.services import describe_job, retry_job, submit_job
@@ -145,6 +147,15 @@ def get_jobs(
             "(jobs without a stored detection match neither)."
         ),
     ] = None,
+    output: Annotated[
+        list[str] | None,
+        Query(
+            description="`<step type>:<field>=<value>`, repeatable (all must match): jobs in "
+            "which a step of that type succeeded and reported that value, e.g. "
+            "`notify.webhook@v1:status=failed` or `image.stats@v1:width=640`. Fields of one "
+            "value only (see each step's `output` in GET /steps); `null` matches an empty one.",
+        ),
+    ] = None,
     created_since: Annotated[
         datetime | None, Query(description="Jobs created at or after this time (ISO 8601).")
     ] = None,
@@ -160,6 +171,7 @@ def get_jobs(
         pipeline_id=pipeline_id,
         status=None if status is None else status.value,
         detected=detected,
+        outputs=parse_output_filters(output, registry()),
         created_since=as_utc(created_since, "created_since"),
         created_until=as_utc(created_until, "created_until"),
     )

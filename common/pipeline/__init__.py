@@ -10,10 +10,12 @@ from common.pipeline.config import (
 from common.pipeline.datatypes import CarDetection, Detection, ImageData, ImageStats, Notifiable
 from common.pipeline.registry import Registry
 from common.pipeline.step import (
+    NoOutput,
     Step,
     StepContext,
     StepError,
     StepManifest,
+    StepOutput,
     StepParams,
     TransientStepError,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "Detection",
     "ImageData",
     "ImageStats",
+    "NoOutput",
     "Notifiable",
     "PipelineConfigError",
     "Registry",
@@ -44,6 +47,7 @@ __all__ = [
     "StepContext",
     "StepError",
     "StepManifest",
+    "StepOutput",
     "StepParams",
     "TransientStepError",
     "build_pipeline",

@@ -27,11 +27,30 @@ class StepParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class StepOutput(BaseModel):
+    """What a step reports about its run: kept on the job's step, shown by GET /jobs/{id}."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoOutput(StepOutput):
+    """Declared by a step that reports nothing (its output is null); never instantiated."""
+
+
+NO_OUTPUT_SCHEMA: dict[str, Any] = {
+    "type": "null",
+    "description": "This step reports nothing: its output is null.",
+}
+
+
 @dataclass(frozen=True)
 class StepManifest:
     type_id: str
     description: str
     accepts: type[ImageData]
+    # What the step reports once it succeeded (a StepOutput model), or NoOutput: required, so
+    # that a step says so rather than reporting nothing by default.
+    output: type[StepOutput]
     params: type[StepParams] = StepParams
     aliases: tuple[str, ...] = ()
     # False for a step that never looks at the pixels: its data then carries no image bytes,
@@ -45,6 +64,27 @@ class StepManifest:
     def __post_init__(self) -> None:
         if not TYPE_ID.fullmatch(self.type_id):
             raise ValueError(f"step type id {self.type_id!r} is not of the form 'group.name@vN'")
+        if not (isinstance(self.output, type) and issubclass(self.output, StepOutput)):
+            raise ValueError(f"step {self.type_id}: output must be a StepOutput model or NoOutput")
+
+    def output_schema(self) -> dict[str, Any]:
+        """JSON Schema of the step's output, as GET /steps shows it; `{"type": "null"}` for
+        NoOutput."""
+        if self.output is NoOutput:
+            return dict(NO_OUTPUT_SCHEMA)
+        return self.output.model_json_schema()
+
+    def output_json(self, output: StepOutput | None) -> dict[str, Any] | None:
+        """The output as stored and shown (JSON-safe); None for NoOutput. Raises TypeError when
+        `output` is not what the manifest declares (a fault of the step's code)."""
+        if self.output is NoOutput and output is None:
+            return None
+        if type(output) is not self.output:
+            raise TypeError(
+                f"step {self.type_id} reported {type(output).__name__}, "
+                f"not the {self.output.__name__} its manifest declares"
+            )
+        return output.model_dump(mode="json")
 
 
 @dataclass
@@ -85,3 +125,14 @@ class Step(ABC, Generic[D, P]):
     @abstractmethod
     def run(self, data: D, ctx: StepContext) -> D:
         """Return the data for the next step; raise StepError (or TransientStepError) to fail."""
+
+    def output(self, before: D, after: D) -> StepOutput | None:
+        """The step's output (an instance of its manifest's `output`) from the data it was
+        given and the data `run` returned; None for a step declared with NoOutput."""
+        return None
+
+    def execute(self, data: D, ctx: StepContext) -> tuple[D, StepOutput | None]:
+        """`run`, then `output`: the data for the next step and the step's output. A step
+        whose output is not in the data it returns (a webhook's HTTP status) overrides this."""
+        after = self.run(data, ctx)
+        return after, self.output(data, after)

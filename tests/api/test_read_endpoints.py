@@ -25,7 +25,7 @@ JOB_KEYS = {
     "started_at",
     "finished_at",
 }
-STEP_KEYS = {"position", "type", "status", "attempts", "duration_ms", "error"}
+STEP_KEYS = {"position", "type", "status", "attempts", "duration_ms", "error", "output"}
 CAR_STEP_TYPES = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
 ERROR_REF = "#/components/schemas/ErrorResponse"
 

@@ -29,11 +29,12 @@ def test_every_registered_step_is_listed_with_its_manifest(catalogue: dict[str, 
     for cls in registry.steps:
         manifest = cls.manifest
         step = listed[manifest.type_id]
-        assert set(step) == {"type", "aliases", "description", "accepts", "params"}
+        assert set(step) == {"type", "aliases", "description", "accepts", "params", "output"}
         assert step["aliases"] == list(manifest.aliases)
         assert step["description"] == manifest.description
         assert step["accepts"] == manifest.accepts.__name__
         assert step["params"] == manifest.params.model_json_schema()
+        assert step["output"] == manifest.output_schema()
 
 
 def test_step_parameters_come_with_their_defaults(catalogue: dict[str, Any]) -> None:

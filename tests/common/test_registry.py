@@ -7,6 +7,7 @@ import pytest
 from common.pipeline import (
     CarDetection,
     ImageData,
+    NoOutput,
     PipelineConfigError,
     Step,
     StepContext,
@@ -32,6 +33,7 @@ class MeasureGrey(Step[GreyLevel, StepParams]):
         type_id="measure.grey_level@v1",
         description="Measure the mean grey level.",
         accepts=GreyLevel,
+        output=NoOutput,
         aliases=("GreyMeter",),
     )
 
@@ -44,7 +46,11 @@ def step_named(type_id: str, *aliases: str) -> type[Step[ImageData, StepParams]]
 
     class Named(Step[ImageData, StepParams]):
         manifest = StepManifest(
-            type_id=type_id, description="test step", accepts=ImageData, aliases=aliases
+            type_id=type_id,
+            description="test step",
+            accepts=ImageData,
+            output=NoOutput,
+            aliases=aliases,
         )
 
         def run(self, data: ImageData, ctx: StepContext) -> ImageData:
@@ -221,11 +227,21 @@ def test_step_for_a_sibling_type_is_refused(registry: Registry) -> None:
 )
 def test_manifest_refuses_a_malformed_type_id(type_id: str) -> None:
     with pytest.raises(ValueError, match=r"group\.name@vN"):
-        StepManifest(type_id=type_id, description="bad", accepts=ImageData)
+        StepManifest(type_id=type_id, description="bad", accepts=ImageData, output=NoOutput)
 
 
 @pytest.mark.parametrize("type_id", ["image.fit@v1", "a.b.c@v12", "storage.save_car_2@v3"])
 def test_manifest_takes_a_well_formed_type_id(type_id: str) -> None:
-    manifest = StepManifest(type_id=type_id, description="good", accepts=ImageData)
+    manifest = StepManifest(type_id=type_id, description="good", accepts=ImageData, output=NoOutput)
 
     assert manifest.type_id == type_id
+
+
+def test_manifest_refuses_an_output_that_is_not_a_step_output_model() -> None:
+    with pytest.raises(ValueError, match="output must be a StepOutput model or NoOutput"):
+        StepManifest(
+            type_id="a.b@v1",
+            description="bad",
+            accepts=ImageData,
+            output=dict,  # type: ignore[arg-type]
+        )

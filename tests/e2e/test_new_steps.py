@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from common.repositories import CarDetectionRepository, ImageRepository, JobRepository
+from common.repositories import CarDetectionRepository, ImageRepository
 from tests import images
 from tests.common.test_step_webhook import Receiver
 from tests.conftest import TEST_ENV
@@ -43,6 +43,24 @@ def signing_api(system: System, tmp_path_factory: pytest.TempPathFactory) -> Ite
     port = free_port()
     try:
         other.start_worker("signed-worker", concurrency=2)
+        other.start_api(port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            yield client
+    finally:
+        other.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded_api(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """An API and a worker of their own whose settings carry WEBHOOK_SECRET and allow no
+    internal network: the default policy, with something to sign."""
+    env = make_env(
+        {**TEST_ENV, "QUEUE_NAME": f"{TEST_ENV['QUEUE_NAME']}-guarded", "WEBHOOK_SECRET": SECRET}
+    )
+    other = System(env=env, logs=tmp_path_factory.mktemp("guarded"))
+    port = free_port()
+    try:
+        other.start_worker("guarded-worker", concurrency=1)
         other.start_api(port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             yield client
@@ -98,10 +116,12 @@ def is_green(rgb: tuple[int, int, int]) -> bool:
     return green > 200 and red < 60 and blue < 60
 
 
-def payload(session: Session, job_id: str) -> dict[str, Any]:
-    job = JobRepository(session).get(uuid.UUID(job_id), fresh=True)
-    assert job is not None
-    return dict(job.payload)
+def webhook_output(job: dict[str, Any]) -> dict[str, Any]:
+    """What notify.webhook@v1 reported, as GET /jobs/{id} shows it."""
+    (step,) = [step for step in job["steps"] if step["type"] == "notify.webhook@v1"]
+    assert step["status"] == "succeeded", step
+    output: dict[str, Any] = step["output"]
+    return output
 
 
 def test_full_pipeline_annotates_saves_and_delivers_a_signed_webhook(
@@ -134,7 +154,12 @@ def test_full_pipeline_annotates_saves_and_delivers_a_signed_webhook(
         assert call.signed_with(SECRET)
         assert call.json()["datatype"] == "CarDetection"
         assert call.json()["data"]["detection"] == job["result"]
-        assert payload(session, job_id)["webhook_error"] is None
+        assert webhook_output(job) == {
+            "status": "delivered",
+            "http_status": 200,
+            "attempts": 1,
+            "error": None,
+        }
 
 
 def test_a_threshold_of_1_turns_every_detection_into_no_car(
@@ -165,15 +190,16 @@ def test_a_webhook_that_keeps_failing_is_noted_and_the_job_still_succeeds(
 
     assert job["status"] == "succeeded"
     assert len(receiver.received) == 2
-    assert payload(session, str(job["job_id"]))["webhook_error"] == (
-        f"webhook {receiver.url}: answered HTTP 500 (2 attempts)"
-    )
+    assert webhook_output(job) == {
+        "status": "failed",
+        "http_status": 500,
+        "attempts": 2,
+        "error": f"webhook {receiver.url}: answered HTTP 500 (2 attempts)",
+    }
     assert CarDetectionRepository(session).for_job(uuid.UUID(str(job["job_id"]))) is not None
 
 
-def test_without_webhook_secret_nothing_is_sent_and_the_job_says_why(
-    api: httpx.Client, session: Session
-) -> None:
+def test_without_webhook_secret_nothing_is_sent_and_the_job_says_why(api: httpx.Client) -> None:
     with Receiver() as receiver:
         # A host name: this API allows no loopback address, and a name is checked when sent.
         url = f"http://localhost:{receiver.port}/hooks/jobs"
@@ -183,7 +209,34 @@ def test_without_webhook_secret_nothing_is_sent_and_the_job_says_why(
 
     assert job["status"] == "succeeded"
     assert receiver.received == []
-    assert (
-        "not sent: WEBHOOK_SECRET is not set"
-        in payload(session, str(job["job_id"]))["webhook_error"]
+    reported = webhook_output(job)
+    assert (reported["status"], reported["http_status"], reported["attempts"]) == (
+        "not_sent",
+        None,
+        0,
     )
+    assert "not sent: WEBHOOK_SECRET is not set" in reported["error"]
+
+
+def test_a_webhook_to_an_internal_address_is_refused_and_the_job_says_why(
+    guarded_api: httpx.Client,
+) -> None:
+    with Receiver() as receiver:
+        # A host name: a literal loopback address is refused when the pipeline is created; a
+        # name is checked when the worker resolves it.
+        url = f"http://localhost:{receiver.port}/hooks/jobs"
+        pipeline_id = create_pipeline(guarded_api, full_pipeline(url))
+
+        job = wait_for_job(guarded_api, submit(guarded_api, images.jpeg(seed=52), pipeline_id))
+
+    assert job["status"] == "succeeded"
+    assert receiver.received == []
+    reported = webhook_output(job)
+    assert (reported["status"], reported["http_status"], reported["attempts"]) == (
+        "not_sent",
+        None,
+        1,
+    )
+    assert f"webhook {url}: not sent: " in reported["error"]
+    assert "127.0.0.1" in reported["error"]
+    assert "public addresses only" in reported["error"]

@@ -12,6 +12,7 @@ from common.pipeline.step import (
     StepContext,
     StepError,
     StepManifest,
+    StepOutput,
     StepParams,
     TransientStepError,
 )
@@ -34,6 +35,14 @@ class DetectCarParams(StepParams):
         if any(segment in (".", "..") for segment in value.split("/")):
             raise ValueError("must have no '.' or '..' segment")
         return value
+
+
+class ModelAnswer(StepOutput):
+    """model.detect_car@v1's output: what the model server answered."""
+
+    detection: Detection | None = Field(
+        description="The box the model found, in its own keys; null when it saw no car."
+    )
 
 
 def model_endpoint(model_url: str, path: str) -> str:
@@ -86,6 +95,7 @@ class DetectCar(Step[CarDetection, DetectCarParams]):
         type_id="model.detect_car@v1",
         description="Send the image to the model server and keep its answer (a box, or none).",
         accepts=CarDetection,
+        output=ModelAnswer,
         params=DetectCarParams,
         aliases=("MachineLearningModelRequest",),
         io_bound=True,
@@ -102,3 +112,6 @@ class DetectCar(Step[CarDetection, DetectCarParams]):
             job_id=str(ctx.job_id),
         )
         return data.model_copy(update={"detection": detection, "model_answered": True})
+
+    def output(self, before: CarDetection, after: CarDetection) -> ModelAnswer:
+        return ModelAnswer(detection=after.detection)

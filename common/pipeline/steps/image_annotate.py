@@ -9,7 +9,7 @@ from PIL import ImageDraw
 from pydantic import Field
 
 from common.pipeline.datatypes import CarDetection, Detection
-from common.pipeline.step import Step, StepContext, StepManifest, StepParams
+from common.pipeline.step import NoOutput, Step, StepContext, StepManifest, StepParams
 from common.pipeline.steps._imaging import DEFAULT_QUALITY, JPEG, load_upright_rgb, to_jpeg
 from common.repositories import ImageRepository
 
@@ -50,6 +50,7 @@ class AnnotateImage(Step[CarDetection, AnnotateParams]):
         description="Store a copy of the image with the detected box drawn on it as the job's "
         "'annotated' image (without a box when there is no car); the data is left unchanged.",
         accepts=CarDetection,
+        output=NoOutput,
         params=AnnotateParams,
     )
 

@@ -8,7 +8,7 @@ from PIL import ImageFilter
 from pydantic import Field
 
 from common.pipeline.datatypes import ImageData
-from common.pipeline.step import Step, StepContext, StepManifest, StepParams
+from common.pipeline.step import NoOutput, Step, StepContext, StepManifest, StepParams
 from common.pipeline.steps._imaging import DEFAULT_QUALITY, JPEG, load_upright_rgb, to_jpeg
 
 
@@ -30,6 +30,7 @@ class BlurImage(Step[ImageData, BlurParams]):
         type_id="image.blur@v1",
         description="Blur the image with a Gaussian of the given radius, as JPEG.",
         accepts=ImageData,
+        output=NoOutput,
         params=BlurParams,
     )
 

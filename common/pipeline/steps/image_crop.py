@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from common.pipeline.datatypes import ImageData
-from common.pipeline.step import Step, StepContext, StepError, StepManifest, StepParams
+from common.pipeline.step import NoOutput, Step, StepContext, StepError, StepManifest, StepParams
 from common.pipeline.steps._imaging import DEFAULT_QUALITY, JPEG, load_upright_rgb, to_jpeg
 
 
@@ -62,6 +62,7 @@ class CropImage(Step[ImageData, CropParams]):
         type_id="image.crop@v1",
         description="Keep the box left/top/width/height of the upright image, as JPEG.",
         accepts=ImageData,
+        output=NoOutput,
         params=CropParams,
     )
 

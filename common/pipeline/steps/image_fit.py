@@ -9,7 +9,7 @@ from PIL import Image
 from pydantic import Field
 
 from common.pipeline.datatypes import ImageData
-from common.pipeline.step import Step, StepContext, StepManifest, StepParams
+from common.pipeline.step import NoOutput, Step, StepContext, StepManifest, StepParams
 from common.pipeline.steps._imaging import (
     TRANSPOSED,
     decode,
@@ -82,6 +82,7 @@ class FitImage(Step[ImageData, FitParams]):
         type_id="image.fit@v1",
         description="Apply EXIF orientation, convert to RGB and fit within a box, as JPEG.",
         accepts=ImageData,
+        output=NoOutput,
         params=FitParams,
         aliases=("ImageHandler",),
     )

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from common.pipeline.datatypes import ImageData
-from common.pipeline.step import Step, StepContext, StepManifest, StepParams
+from common.pipeline.step import NoOutput, Step, StepContext, StepManifest, StepParams
 from common.pipeline.steps._imaging import DEFAULT_QUALITY, JPEG, load_upright_rgb, to_jpeg
 
 
@@ -25,6 +25,7 @@ class GrayscaleImage(Step[ImageData, GrayscaleParams]):
         type_id="image.grayscale@v1",
         description="Convert the image to shades of grey (a one-channel JPEG).",
         accepts=ImageData,
+        output=NoOutput,
         params=GrayscaleParams,
     )
 

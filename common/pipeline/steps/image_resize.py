@@ -11,7 +11,7 @@ from PIL import Image
 from pydantic import Field
 
 from common.pipeline.datatypes import ImageData
-from common.pipeline.step import Step, StepContext, StepManifest, StepParams
+from common.pipeline.step import NoOutput, Step, StepContext, StepManifest, StepParams
 from common.pipeline.steps._imaging import DEFAULT_QUALITY, JPEG, load_upright_rgb, to_jpeg
 from common.pipeline.steps.image_fit import Resample
 
@@ -42,6 +42,7 @@ class ResizeImage(Step[ImageData, ResizeParams]):
         type_id="image.resize@v1",
         description="Resize the upright image to exactly width x height (no aspect kept), JPEG.",
         accepts=ImageData,
+        output=NoOutput,
         params=ResizeParams,
     )
 

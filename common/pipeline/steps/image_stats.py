@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PIL import ImageStat
+from pydantic import Field
 
 from common.pipeline.datatypes import ImageStats
-from common.pipeline.step import Step, StepContext, StepManifest, StepParams
+from common.pipeline.step import Step, StepContext, StepManifest, StepOutput, StepParams
 from common.pipeline.steps._imaging import load_upright_rgb
 
 
-@dataclass(frozen=True)
-class Measured:
-    width: int
-    height: int
-    mean_brightness: float  # 0 (black) .. 255 (white), luma per ITU-R 601-2
-    brightness_stddev: float
+class Measured(StepOutput):
+    """The figures image.stats@v1 measured: its output."""
+
+    width: int = Field(ge=0, description="Width of the upright image, px.")
+    height: int = Field(ge=0, description="Height of the upright image, px.")
+    mean_brightness: float = Field(
+        ge=0, le=255, description="Mean luma (ITU-R 601-2), 0 (black) to 255 (white)."
+    )
+    brightness_stddev: float = Field(ge=0, description="Standard deviation of the luma.")
 
 
 def measure(data: bytes) -> Measured:
@@ -37,6 +39,7 @@ class MeasureImage(Step[ImageStats, StepParams]):
         description="Measure the upright image's width, height, mean brightness (0-255) and "
         "its standard deviation; the image is left unchanged.",
         accepts=ImageStats,
+        output=Measured,
     )
 
     def run(self, data: ImageStats, ctx: StepContext) -> ImageStats:
@@ -49,3 +52,6 @@ class MeasureImage(Step[ImageStats, StepParams]):
                 "brightness_stddev": m.brightness_stddev,
             }
         )
+
+    def output(self, before: ImageStats, after: ImageStats) -> Measured:
+        return Measured.model_validate(after.model_dump(include=set(Measured.model_fields)))

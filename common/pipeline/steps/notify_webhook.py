@@ -18,13 +18,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 from pydantic import Field, ValidationInfo, field_validator
 
 from common.egress import EgressPolicy, RefusedDestinationError, guarded_client
 from common.pipeline.datatypes import Notifiable
-from common.pipeline.step import Step, StepContext, StepManifest, StepParams
+from common.pipeline.step import Step, StepContext, StepManifest, StepOutput, StepParams
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,44 @@ class WebhookParams(StepParams):
         return value
 
 
+DeliveryStatus = Literal["delivered", "failed", "not_sent"]
+
+
 @dataclass(frozen=True)
 class Delivery:
     attempts: int
     error: str | None  # None: the receiver answered 2xx
+    http_status: int | None = None  # the receiver's last answer; None if it never answered
+    sent: bool = True  # False: refused before anything left (destination, no secret)
+
+    @property
+    def status(self) -> DeliveryStatus:
+        if self.error is None:
+            return "delivered"
+        return "failed" if self.sent else "not_sent"
+
+
+class WebhookOutput(StepOutput):
+    """notify.webhook@v1's output: whether the result reached the receiver, and if not, why."""
+
+    status: DeliveryStatus = Field(
+        description="delivered: a 2xx answer; failed: sent, but no 2xx answer in the attempts "
+        "allowed; not_sent: nothing left (WEBHOOK_SECRET unset, or the destination refused)."
+    )
+    http_status: int | None = Field(
+        description="The HTTP status of the receiver's last answer; null if it never answered."
+    )
+    attempts: int = Field(ge=0, description="Attempts made (0: not sent at all).")
+    error: str | None = Field(description="Why it was not delivered; null once delivered.")
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> WebhookOutput:
+        return cls(
+            status=delivery.status,
+            http_status=delivery.http_status,
+            attempts=delivery.attempts,
+            error=delivery.error,
+        )
 
 
 def sign(body: bytes, secret: bytes) -> str:
@@ -116,9 +151,11 @@ def deliver(
     destination `http` refuses (RefusedDestinationError) ends it at once. Redirects are not
     followed: `http` should be a client made by common.egress.guarded_client."""
     attempt = 0
+    status: int | None = None
     while True:
         attempt += 1
         waited = 0.0
+        refused = False
         try:
             # Streamed and closed unread: what a receiver says in its body is not our concern.
             with http.stream(
@@ -132,7 +169,7 @@ def deliver(
                 status = response.status_code
                 waited = _retry_after(response)
         except RefusedDestinationError as exc:
-            problem, retry = f"not sent: {exc.reason}; {ALLOW_HINT}", False
+            problem, retry, refused = f"not sent: {exc.reason}; {ALLOW_HINT}", False, True
         except httpx.TimeoutException:
             problem, retry = f"no answer within {timeout_s:g} s", True
         except httpx.TransportError as exc:
@@ -142,12 +179,14 @@ def deliver(
             problem, retry = f"request failed: {str(exc) or type(exc).__name__}", False
         else:
             if 200 <= status < 300:
-                return Delivery(attempt, None)
+                return Delivery(attempt, None, status)
             problem = f"answered HTTP {status}"
             retry = status >= 500 or status in RETRIED_4XX
         if not retry or attempt >= max_attempts:
             tries = "attempt" if attempt == 1 else "attempts"
-            return Delivery(attempt, f"webhook {url}: {problem} ({attempt} {tries})")
+            error = f"webhook {url}: {problem} ({attempt} {tries})"
+            # Refused at the first attempt: nothing ever left.
+            return Delivery(attempt, error, status, sent=not (refused and attempt == 1))
         sleep(min(MAX_DELAY_S, max(backoff_s * 2 ** (attempt - 1), waited)))
 
 
@@ -158,17 +197,21 @@ class NotifyWebhook(Step[Notifiable, WebhookParams]):
         "retried with backoff; a failed delivery is kept in webhook_error and does not fail "
         "the job.",
         accepts=Notifiable,
+        output=WebhookOutput,
         params=WebhookParams,
         reads_image=False,
         io_bound=True,
     )
 
     def run(self, data: Notifiable, ctx: StepContext) -> Notifiable:
+        return self.execute(data, ctx)[0]
+
+    def execute(self, data: Notifiable, ctx: StepContext) -> tuple[Notifiable, WebhookOutput]:
         p = self.params
         secret = ctx.settings.webhook_secret.get_secret_value()
-        error: str | None
         if not secret:
             error = f"webhook {p.url}: not sent: WEBHOOK_SECRET is not set (nothing goes unsigned)"
+            delivery = Delivery(0, error, sent=False)
         else:
             body = result_body(ctx.job_id, data)
             headers = {
@@ -178,15 +221,16 @@ class NotifyWebhook(Step[Notifiable, WebhookParams]):
                 "User-Agent": "image-pipelines-webhook/1",
             }
             if ctx.egress is not None:
-                error = self._deliver(ctx.egress, body, headers)
+                delivery = self._deliver(ctx.egress, body, headers)
             else:
                 with guarded_client(ctx.settings.egress_policy) as http:
-                    error = self._deliver(http, body, headers)
-        if error is not None:
-            log.warning("%s", error)
-        return data.model_copy(update={"webhook_error": error})
+                    delivery = self._deliver(http, body, headers)
+        if delivery.error is not None:
+            log.warning("%s", delivery.error)
+        after = data.model_copy(update={"webhook_error": delivery.error})
+        return after, WebhookOutput.of(delivery)
 
-    def _deliver(self, http: httpx.Client, body: bytes, headers: dict[str, str]) -> str | None:
+    def _deliver(self, http: httpx.Client, body: bytes, headers: dict[str, str]) -> Delivery:
         p = self.params
         return deliver(
             http,
@@ -196,4 +240,4 @@ class NotifyWebhook(Step[Notifiable, WebhookParams]):
             timeout_s=p.timeout_s,
             max_attempts=p.max_attempts,
             backoff_s=p.backoff_s,
-        ).error
+        )

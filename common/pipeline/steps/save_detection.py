@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.pipeline.datatypes import CarDetection
-from common.pipeline.step import Step, StepContext, StepError, StepManifest, StepParams
+from common.pipeline.step import NoOutput, Step, StepContext, StepError, StepManifest, StepParams
 from common.repositories import CarDetectionRepository, ImageRepository
 
 
@@ -15,6 +15,7 @@ class SaveCarDetection(Step[CarDetection, StepParams]):
             "processed image as its result; saving again replaces, never duplicates."
         ),
         accepts=CarDetection,
+        output=NoOutput,
         aliases=("SaveCarDetection",),
         reads_image=False,
         io_bound=True,
