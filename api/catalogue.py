@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from common.pipeline import ImageData, Registry, default_registry
@@ -113,3 +113,16 @@ def build_catalogue(source: Registry) -> Catalogue:
 def catalogue() -> Catalogue:
     """Built once per process: the registry does not change while it runs."""
     return build_catalogue(registry())
+
+
+def output_in_order(step_type: str, output: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored step output with its fields in the order its output model declares them (the
+    database keeps JSON keys in an order of its own); as stored when the step type is unknown
+    or the output no longer fits its model."""
+    step = registry().step(step_type)
+    if output is None or step is None:
+        return output
+    try:
+        return step.manifest.output.model_validate(output).model_dump(mode="json")
+    except ValidationError:
+        return output

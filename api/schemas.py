@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.catalogue import output_in_order
 from common.models import (
     CarDetectionRow,
     Job,
@@ -73,7 +74,9 @@ class JobView(BaseModel):
                     attempts=s.attempts,
                     duration_ms=s.duration_ms,
                     error=s.error,
-                    output=s.output if s.status == StepStatus.SUCCEEDED else None,
+                    output=output_in_order(s.step_type, s.output)
+                    if s.status == StepStatus.SUCCEEDED
+                    else None,
                 )
                 for s in job.steps
             ],

@@ -234,3 +234,48 @@ export function keyGate(onKey) {
     },
   };
 }
+
+// An output with more figures than this is shown as JSON, folded, rather than as a table.
+const OUTPUT_ROWS = 12;
+
+function outputValue(value) {
+  if (value === null || value === undefined) return h("span", { class: "none" }, "none");
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Number(value.toFixed(3)));
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (typeof value === "string") return value;
+  return h("code", {}, JSON.stringify(value));
+}
+
+// Rows of [name, value]; an object one level down is spread out as "name.field".
+function outputRows(output) {
+  return Object.entries(output).flatMap(([name, value]) =>
+    value && typeof value === "object" && !Array.isArray(value)
+      ? Object.entries(value).map(([field, inner]) => [`${name}.${field}`, inner])
+      : [[name, value]],
+  );
+}
+
+/**
+ * A step's output (GET /jobs/{id}, steps[].output) for people: its figures as a small two-column
+ * table (a definition list, so that it does not nest rows in the steps table),
+ * or, when there are many, the JSON folded away. A step that reports nothing shows a dash.
+ */
+export function outputView(output) {
+  if (output === null || output === undefined) return h("span", { class: "none" }, "—");
+  const rows = outputRows(output);
+  if (rows.length > OUTPUT_ROWS) {
+    return h(
+      "details",
+      { class: "output-json" },
+      h("summary", {}, `${rows.length} figures`),
+      h("pre", {}, JSON.stringify(output, null, 2)),
+    );
+  }
+  return h(
+    "dl",
+    { class: "output" },
+    ...rows.map(([name, value]) =>
+      h("div", { dataset: { field: name } }, h("dt", {}, name), h("dd", {}, outputValue(value))),
+    ),
+  );
+}

@@ -1,4 +1,5 @@
-// One job's page: its three images side by side, the detection, the steps with their timings.
+// One job's page: its three images side by side, the detection, the steps with their timings
+// and what each reported.
 // It follows the job until it ends.
 import {
   TERMINAL,
@@ -13,6 +14,7 @@ import {
   keyGate,
   loadPipelines,
   ms,
+  outputView,
   pipelineName,
   progress,
   statusBadge,
@@ -122,6 +124,7 @@ function renderSteps(job) {
         h("td", {}, statusBadge(step.status)),
         h("td", { class: "num" }, String(step.attempts)),
         h("td", { class: "num duration" }, ms(step.duration_ms)),
+        h("td", { class: "output" }, step.status === "succeeded" ? outputView(step.output) : ""),
         h("td", { class: "error" }, step.error || ""),
       ),
     ),
