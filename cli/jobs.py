@@ -47,6 +47,14 @@ def job(ctx: click.Context, job_id: str, as_json: bool) -> None:
     help="Only jobs that found a car / found none (default: both).",
 )
 @click.option(
+    "--step-output",
+    "outputs",
+    multiple=True,
+    metavar="TYPE:FIELD=VALUE",
+    help="Only jobs in which a step of TYPE reported VALUE in FIELD of its output, e.g. "
+    "notify.webhook@v1:status=failed; repeatable, all must match.",
+)
+@click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N jobs."
 )
 @json_option
@@ -56,13 +64,15 @@ def jobs(
     pipeline_id: int | None,
     status: str | None,
     detected: bool | None,
+    outputs: tuple[str, ...],
     limit: int,
     as_json: bool,
 ) -> None:
     """List recent jobs, newest first; `jobs image` downloads a job's image."""
     if ctx.invoked_subcommand is not None:
         return
-    found = list(api(ctx).jobs(limit, pipeline_id=pipeline_id, status=status, detected=detected))
+    filters = {"pipeline_id": pipeline_id, "status": status, "detected": detected}
+    found = list(api(ctx).jobs(limit, **filters, output=list(outputs) or None))
     if as_json:
         render.print_json(found)
     else:

@@ -50,6 +50,33 @@ def result_text(job: dict[str, Any]) -> str:
     return compact(result)
 
 
+def _figure(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return str(round(value, 3))
+    return value if isinstance(value, str) else compact(value)
+
+
+def output_text(step: dict[str, Any]) -> str:
+    """A step's output, one `name=value` a line (a field one level down as `name.field`);
+    "-" for a step that succeeded and reports nothing, "" for one that has not succeeded."""
+    if step.get("status") != "succeeded":
+        return ""
+    output = step.get("output")
+    if not isinstance(output, dict):
+        return "-" if output is None else compact(output)
+    lines = []
+    for name, value in output.items():
+        if isinstance(value, dict):
+            lines += [f"{name}.{field}={_figure(inner)}" for field, inner in value.items()]
+        else:
+            lines.append(f"{name}={_figure(value)}")
+    return "\n".join(lines)
+
+
 def _table(*columns: str, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
@@ -103,7 +130,7 @@ def job_view(console: Console, job: dict[str, Any]) -> None:
         if job.get(name):
             about.add_row(name.removesuffix("_at").capitalize(), plain(job[name]))
     console.print(about)
-    steps = _table("#", "Type", "Status", "Attempts", "ms", "Error")
+    steps = _table("#", "Type", "Status", "Attempts", "ms", "Output", "Error")
     for step in job.get("steps", []):
         duration = step.get("duration_ms")
         steps.add_row(
@@ -112,6 +139,7 @@ def job_view(console: Console, job: dict[str, Any]) -> None:
             status(step.get("status")),
             plain(step.get("attempts")),
             plain(None if duration is None else f"{duration:.1f}"),
+            plain(output_text(step)),
             plain(step.get("error")),
         )
     console.print(steps)

@@ -285,3 +285,61 @@ def test_installed_pipectl_talks_to_the_api_and_reports_a_404(api: httpx.Client)
     assert json.loads(shown.stdout)["id"] == 1
     assert missing.returncode == 1
     assert "there is no pipeline 424242" in missing.stderr
+
+
+# --- step outputs -----------------------------------------------------------------------------
+
+VERDICT_CONFIG = {
+    "datatype": "CarDetection",
+    "steps": [
+        {"type": "image.fit@v1"},
+        {"type": "model.detect_car@v1"},
+        {"type": "detections.min_confidence@v1", "params": {"threshold": 0.0}},
+    ],
+}
+
+
+def test_job_shows_what_each_step_reported(api: httpx.Client, tmp_path: Path) -> None:
+    created = api.post("/pipelines", json={"name": unique("cli-outputs"), "config": VERDICT_CONFIG})
+    assert created.status_code == 201, created.text
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(images.jpeg(320, 240, seed=45))
+    pipeline = str(created.json()["id"])
+    [row] = json_of(pipectl("submit", str(path), "--pipeline", pipeline, "--wait", "--json"))
+    steps = row["job"]["steps"]
+    detection = steps[1]["output"]["detection"]
+    verdict = steps[2]["output"]
+
+    shown = json_of(pipectl("job", row["job_id"], "--json"))
+    table = pipectl("job", row["job_id"])
+
+    assert [step["output"] for step in shown["steps"]] == [None, {"detection": detection}, verdict]
+    assert table.exit_code == 0, table.output
+    assert "Output" in table.stdout
+    assert f"verdict={verdict['verdict']}" in table.stdout
+    assert "threshold=0.0" in table.stdout
+    if detection is None:
+        assert "detection=none" in table.stdout
+    else:
+        assert f"detection.width={detection['width']}" in table.stdout
+    listed = json_of(
+        pipectl(
+            "jobs",
+            "--pipeline",
+            pipeline,
+            "--step-output",
+            f"detections.min_confidence@v1:verdict={verdict['verdict']}",
+            "--json",
+        )
+    )
+    assert [job["job_id"] for job in listed] == [row["job_id"]]
+    other = "kept" if verdict["verdict"] != "kept" else "no_detection"
+    none = pipectl(
+        "jobs",
+        "--pipeline",
+        pipeline,
+        "--step-output",
+        f"detections.min_confidence@v1:verdict={other}",
+    )
+    assert none.exit_code == 0, none.output
+    assert row["job_id"] not in none.stdout
