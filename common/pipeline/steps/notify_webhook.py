@@ -24,6 +24,7 @@ import httpx
 from pydantic import Field, ValidationInfo, field_validator
 
 from common.egress import EgressPolicy, RefusedDestinationError, guarded_client
+from common.messages import client_text
 from common.pipeline.datatypes import Notifiable
 from common.pipeline.step import Step, StepContext, StepManifest, StepOutput, StepParams
 
@@ -105,6 +106,12 @@ class WebhookOutput(StepOutput):
     )
     attempts: int = Field(ge=0, description="Attempts made (0: not sent at all).")
     error: str | None = Field(description="Why it was not delivered; null once delivered.")
+
+    @field_validator("error")
+    @classmethod
+    def _client_text(cls, error: str | None) -> str | None:
+        # Clients see it: common.messages' rule applies, as to every step error.
+        return None if error is None else client_text(error)
 
     @classmethod
     def of(cls, delivery: Delivery) -> WebhookOutput:
