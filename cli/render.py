@@ -145,8 +145,18 @@ def job_view(console: Console, job: dict[str, Any]) -> None:
     console.print(steps)
 
 
+def _steps_of(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """A config's steps as `{"type", "params"?}`, the earlier format too (`{"1": "ImageHandler",
+    ...}`, stored by the earlier implementation, still loads)."""
+    steps = config.get("steps") or []
+    if isinstance(steps, dict):
+        ordered = sorted(steps.items(), key=lambda item: (len(str(item[0])), str(item[0])))
+        steps = [value for _, value in ordered]
+    return [step if isinstance(step, dict) else {"type": step} for step in steps]
+
+
 def _step_types(config: dict[str, Any]) -> str:
-    return " → ".join(str(step.get("type")) for step in config.get("steps", []))
+    return " → ".join(str(step.get("type")) for step in _steps_of(config))
 
 
 def pipelines_table(pipelines: Iterable[dict[str, Any]]) -> Table:
@@ -184,7 +194,7 @@ def pipeline_view(console: Console, pipeline: dict[str, Any]) -> None:
     about.add_row("Created", plain(pipeline.get("created_at")))
     console.print(about)
     steps = _table("#", "Type", "Params")
-    for position, step in enumerate(config.get("steps", []), start=1):
+    for position, step in enumerate(_steps_of(config), start=1):
         steps.add_row(
             plain(position), plain(step.get("type")), plain(compact(step.get("params", {})))
         )

@@ -307,3 +307,60 @@ def test_markup_in_what_the_api_says_is_printed_as_it_is() -> None:
     result = pipectl("job", body["job_id"], client=client(lambda r: httpx.Response(200, json=body)))
 
     assert "[bold]not bold[/bold] [job=abc]" in result.stdout
+
+
+# --- what is shown ----------------------------------------------------------------------------
+
+
+def test_pipelines_list_shows_a_config_in_the_earlier_format() -> None:
+    legacy = {
+        "id": 9,
+        "name": "old",
+        "version": 1,
+        "config": {
+            "datatype": "CarDetection",
+            "steps": {
+                "1": "ImageHandler",
+                "2": "MachineLearningModelRequest",
+                "3": "SaveCarDetection",
+            },
+        },
+    }
+
+    result = pipectl(
+        "pipelines", "list", client=client(lambda r: httpx.Response(200, json=[legacy]))
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "ImageHandler → MachineLearningModelRequest → SaveCarDetection" in result.stdout
+    shown = pipectl(
+        "pipelines", "show", "9", client=client(lambda r: httpx.Response(200, json=legacy))
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "MachineLearningModelRequest" in shown.stdout
+
+
+def test_job_shows_each_figure_of_a_steps_output_and_a_dash_for_none() -> None:
+    step = {"type": "image.fit@v1", "status": "succeeded", "attempts": 1, "duration_ms": 2.0}
+    answer = {
+        "job_id": "j1",
+        "status": "succeeded",
+        "steps": [
+            {**step, "position": 1, "output": None},
+            {
+                **step,
+                "position": 2,
+                "type": "notify.webhook@v1",
+                "output": {"status": "failed", "http_status": 503, "attempts": 2, "error": "gone"},
+            },
+            {**step, "position": 3, "status": "running", "output": None},
+        ],
+    }
+
+    result = pipectl("job", "j1", client=client(lambda r: httpx.Response(200, json=answer)))
+
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "│" in line]
+    assert "│ -" in rows[0]  # step 1 reports nothing
+    for figure in ("status=failed", "http_status=503", "attempts=2", "error=gone"):
+        assert figure in result.stdout
