@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +14,7 @@ from api.catalogue import registry
 from api.deps import db_session
 from api.errors import ApiError, responses
 from api.params import Id
+from api.pipeline_bodies import PipelineCreate, PipelineUpdate, refuse_changed_read_only
 from api.schemas import PipelineVersionView, PipelineView
 from common.models import Pipeline
 from common.pipeline import BuiltPipeline, ConfigIssue, PipelineConfigError, build_pipeline
@@ -23,46 +23,7 @@ from common.settings import get_settings
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
 
-# Printable, without leading or trailing blanks; PostgreSQL text cannot hold NUL anyway.
-NAME_PATTERN = r"^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$"
-EXAMPLE_CONFIG = {
-    "datatype": "CarDetection",
-    "steps": [
-        {"type": "image.fit@v1", "params": {"max_width": 320, "max_height": 320}},
-        {"type": "model.detect_car@v1"},
-        {"type": "storage.save_car_detection@v1"},
-    ],
-}
-
-
-DESCRIPTION_PATTERN = r"^[^\x00]*$"
 PipelineId = Annotated[Id, Path()]
-
-
-class PipelineCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(
-        min_length=1, max_length=200, pattern=NAME_PATTERN, examples=["car-detection-320"]
-    )
-    description: str = Field("", max_length=2000, pattern=DESCRIPTION_PATTERN)
-    config: dict[str, Any] = Field(
-        description="A data type and the ordered steps, each with its parameters; checked against "
-        "the steps' manifests and stored with every default filled in.",
-        examples=[EXAMPLE_CONFIG],
-    )
-
-
-class PipelineUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    config: dict[str, Any] = Field(
-        description="The new version's config, checked as for POST /pipelines. The same config "
-        "as the current one (once defaults are filled in) makes no new version."
-    )
-    description: str | None = Field(
-        None, max_length=2000, pattern=DESCRIPTION_PATTERN, description="Left as it is if absent."
-    )
 
 
 def _issue(issue: ConfigIssue) -> dict[str, Any]:
@@ -148,22 +109,36 @@ def get_pipeline(pipeline_id: PipelineId) -> PipelineView:
     "/{pipeline_id}",
     response_model=PipelineView,
     responses=responses(404, 409, 422),
-    summary="Store a new version of a pipeline; jobs already submitted keep theirs",
+    summary="Change a pipeline (its config as a new version, its name, its description); "
+    "takes the pipeline as GET answers it; jobs already submitted keep their version",
 )
 def update_pipeline(pipeline_id: PipelineId, body: PipelineUpdate) -> PipelineView:
-    # The config is checked before the pipeline's row is locked, and the lock is held only for
+    # The body is checked before the pipeline's row is locked, and the lock is held only for
     # the write: a burst of PUTs on one pipeline queues on it for moments, not for validations.
     with db_session() as session:
-        _writable(_found(session, pipeline_id))  # 404, 409 before 422, without a lock
+        # 404, 409 and a changed read-only field before a bad config, without a lock
+        refuse_changed_read_only(body, _writable(_found(session, pipeline_id)))
     config = _validated(body.config).canonical_config()
-    with db_session() as session:
-        pipeline = _writable(_found(session, pipeline_id, for_update=True))
-        if config != pipeline.config:
-            PipelineRepository(session).add_version(pipeline, config)
-        if body.description is not None:
-            pipeline.description = body.description
-        session.commit()
-        return PipelineView.build(pipeline)
+    try:
+        with db_session() as session:
+            pipeline = _writable(_found(session, pipeline_id, for_update=True))
+            refuse_changed_read_only(body, pipeline)  # the version may have moved on meanwhile
+            if config != pipeline.config:
+                PipelineRepository(session).add_version(pipeline, config)
+            if body.description is not None:
+                pipeline.description = body.description
+            if body.name is not None:
+                pipeline.name = body.name
+            session.commit()
+            return PipelineView.build(pipeline)
+    except IntegrityError as exc:  # the session is closed (rolled back) by now
+        if body.name is None:
+            raise
+        raise ApiError(
+            409,
+            "pipeline_name_taken",
+            f"a pipeline named {body.name!r} already exists; choose another name",
+        ) from exc
 
 
 def _writable(pipeline: Pipeline) -> Pipeline:

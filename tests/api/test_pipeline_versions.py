@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from tests.api.product import (
     processed_size,
     side_api,
     submit_ok,
+    unique,
 )
 from tests.conftest import TEST_ENV, count_rows
 from tests.system import System, wait_for_job
@@ -205,8 +207,8 @@ def test_put_of_an_unknown_pipeline_is_404(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"config": car_config(), "name": "renaming is not a version"}, {"config": []}],
-    ids=["no-config", "unknown-field", "config-not-object"],
+    [{}, {"config": car_config(), "colour": "red"}, {"config": []}, {"config": {}, "name": ""}],
+    ids=["no-config", "unknown-field", "config-not-object", "empty-name"],
 )
 def test_put_with_a_malformed_body_is_422_invalid_request(api: httpx.Client, body: object) -> None:
     response = api.put("/pipelines/1", json=body)
@@ -219,3 +221,137 @@ def test_versions_of_unknown_pipeline_or_version_are_404(api: httpx.Client) -> N
     assert_error(api.get("/pipelines/999999/versions"), 404, "pipeline_not_found")
     assert_error(api.get("/pipelines/999999/versions/1"), 404, "pipeline_not_found")
     assert_error(api.get("/pipelines/1/versions/999"), 404, "pipeline_version_not_found")
+
+
+# --- PUT takes the pipeline as GET answers it -------------------------------------------------
+
+
+def versions_of(api: httpx.Client, pipeline_id: int) -> list[int]:
+    return [v["version"] for v in api.get(f"/pipelines/{pipeline_id}/versions").json()]
+
+
+def test_put_of_the_pipeline_as_get_answers_it_changes_nothing(api: httpx.Client) -> None:
+    # Given
+    pipeline_id = create_pipeline(api, car_config(640), "echo")
+    read = api.get(f"/pipelines/{pipeline_id}").json()
+
+    # When
+    response = api.put(f"/pipelines/{pipeline_id}", json=read)
+
+    # Then
+    assert response.status_code == 200, response.text
+    assert response.json() == read
+    assert versions_of(api, pipeline_id) == [1]
+
+
+def test_put_of_what_get_answers_with_a_new_config_and_name_renames_and_makes_a_version(
+    api: httpx.Client,
+) -> None:
+    # Given
+    pipeline_id = create_pipeline(api, car_config(640), "before")
+    read = api.get(f"/pipelines/{pipeline_id}").json()
+    name = unique("after")
+
+    # When
+    response = api.put(
+        f"/pipelines/{pipeline_id}", json={**read, "name": name, "config": car_config(320)}
+    )
+
+    # Then
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["name"], body["version"], body["created_at"]) == (name, 2, read["created_at"])
+    assert api.get(f"/pipelines/{pipeline_id}").json() == body
+    assert versions_of(api, pipeline_id) == [1, 2]
+
+
+def test_put_with_only_a_name_and_the_config_renames_without_a_new_version(
+    api: httpx.Client,
+) -> None:
+    pipeline_id = create_pipeline(api, car_config(640), "rename")
+    name = unique("renamed")
+
+    response = api.put(f"/pipelines/{pipeline_id}", json={"name": name, "config": car_config(640)})
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["name"], response.json()["version"]) == (name, 1)
+    assert versions_of(api, pipeline_id) == [1]
+
+
+def test_put_renaming_to_a_name_taken_is_409_and_changes_nothing(api: httpx.Client) -> None:
+    # Given
+    taken = api.get(f"/pipelines/{create_pipeline(api, car_config(640), 'taken')}").json()["name"]
+    pipeline_id = create_pipeline(api, car_config(640), "clash")
+    before = api.get(f"/pipelines/{pipeline_id}").json()
+
+    # When: a new config too, which must not be stored either
+    response = api.put(
+        f"/pipelines/{pipeline_id}", json={**before, "name": taken, "config": car_config(320)}
+    )
+
+    # Then
+    error = assert_error(response, 409, "pipeline_name_taken")
+    assert taken in error["message"]
+    assert api.get(f"/pipelines/{pipeline_id}").json() == before
+    assert versions_of(api, pipeline_id) == [1]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("id", 1),
+        ("version", 2),
+        ("created_at", "2020-01-01T00:00:00Z"),
+        ("archived_at", "2020-01-01T00:00:00Z"),
+    ],
+)
+def test_put_with_a_read_only_field_that_differs_is_422_naming_it(
+    api: httpx.Client, field: str, value: object
+) -> None:
+    # Given
+    pipeline_id = create_pipeline(api, car_config(640), "read-only")
+    before = api.get(f"/pipelines/{pipeline_id}").json()
+
+    # When
+    response = api.put(
+        f"/pipelines/{pipeline_id}", json={**before, field: value, "config": car_config(320)}
+    )
+
+    # Then
+    error = assert_error(response, 422, "read_only_field")
+    assert error["message"].startswith(f"{field} cannot be changed")
+    [detail] = error["details"]
+    assert detail["field"] == f"body.{field}"
+    assert detail["message"].startswith("read-only: it is ")
+    assert api.get(f"/pipelines/{pipeline_id}").json() == before
+    assert versions_of(api, pipeline_id) == [1]
+
+
+def test_put_takes_a_timestamp_written_with_another_offset_for_the_same_instant(
+    api: httpx.Client,
+) -> None:
+    pipeline_id = create_pipeline(api, car_config(640), "offset")
+    read = api.get(f"/pipelines/{pipeline_id}").json()
+    created = datetime.fromisoformat(read["created_at"])
+    elsewhere = created.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()
+
+    response = api.put(f"/pipelines/{pipeline_id}", json={**read, "created_at": elsewhere})
+
+    assert response.status_code == 200, response.text
+
+
+def test_put_of_a_pipeline_read_before_another_put_is_422_on_its_version(
+    api: httpx.Client,
+) -> None:
+    # Given: a client read version 1, then another made version 2
+    pipeline_id = create_pipeline(api, car_config(640), "stale")
+    stale = api.get(f"/pipelines/{pipeline_id}").json()
+    assert api.put(f"/pipelines/{pipeline_id}", json={"config": car_config(320)}).status_code == 200
+
+    # When
+    response = api.put(f"/pipelines/{pipeline_id}", json={**stale, "config": car_config(480)})
+
+    # Then
+    error = assert_error(response, 422, "read_only_field")
+    assert error["details"] == [{"field": "body.version", "message": "read-only: it is 2, not 1"}]
+    assert versions_of(api, pipeline_id) == [1, 2]
