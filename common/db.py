@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from common.settings import get_settings
+from common.settings import Settings, get_settings
 
 _engine: Engine | None = None
 _session_factory: sessionmaker[Session] | None = None
@@ -45,6 +45,34 @@ def _drop_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("the server closed the connection")
 
 
+def postgres_connect_args(settings: Settings, options: str | None = None) -> dict[str, Any]:
+    """libpq parameters that bound how long a connection waits on a server that went silent.
+
+    - connect_timeout: opening a connection (TCP and the start-up exchange) gives up after
+      DATABASE_CONNECT_TIMEOUT_S, so a request or a sweep never hangs on an unreachable server;
+    - keepalives and tcp_user_timeout (DATABASE_TCP_TIMEOUT_S): the kernel breaks an idle
+      connection whose peer stopped answering probes, or one whose sent data stays
+      unacknowledged, within about that long (libpq's "Parameter Key Words");
+    - idle_in_transaction_session_timeout (DATABASE_IDLE_IN_TRANSACTION_S): the server ends a
+      session whose client was cut off inside a transaction, so its row locks do not hold up
+      the workers that take over its steps;
+    plus `options`, more libpq options (`-c name=value` settings).
+    """
+    tcp_s = settings.database_tcp_timeout_s
+    idle_ms = round(settings.database_idle_in_transaction_s * 1000)
+    return {
+        "connect_timeout": settings.database_connect_timeout_s,
+        "keepalives": 1,
+        "keepalives_idle": max(1, tcp_s // 3),
+        "keepalives_interval": max(1, tcp_s // 9),
+        "keepalives_count": 3,
+        "tcp_user_timeout": tcp_s * 1000,
+        "options": " ".join(
+            filter(None, [f"-c idle_in_transaction_session_timeout={idle_ms}", options])
+        ),
+    }
+
+
 def make_engine(url: str, options: str | None = None) -> Engine:
     """An engine with our pool and connection checks; `options` is libpq's (PostgreSQL's
     `-c name=value` settings for every connection, sent with the connection request)."""
@@ -52,16 +80,13 @@ def make_engine(url: str, options: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # The connect timeout keeps a request or a sweep from hanging on an unreachable server.
     # The pool keeps as many connections as the API has threads (40): a smaller pool under
     # load closes and reopens connections, and a new PostgreSQL backend costs more CPU than the
     # request it serves. Connections open lazily, so a worker process holds only the one it
     # uses.
-    connect_args: dict[str, Any] = {}
-    if url.startswith("postgresql"):
-        connect_args["connect_timeout"] = 5
-        if options:
-            connect_args["options"] = options
+    connect_args = (
+        postgres_connect_args(get_settings(), options) if url.startswith("postgresql") else {}
+    )
     engine = create_engine(url, pool_size=40, max_overflow=10, connect_args=connect_args)
     event.listen(engine, "checkout", _drop_if_closed)
     return engine

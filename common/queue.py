@@ -77,6 +77,23 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # by a worker that died is delivered again within about 1.5 x the timeout.
             "unacked_restore_interval": max(1, min(10, visibility // 2)),
             "unacked_restore_throttle": 1,
+            # A silent link (no RST ever comes) must break a connection, not hang it: every
+            # command and every new connection waits at most BROKER_SOCKET_TIMEOUT_S, and
+            # kombu drops a consuming connection whose BRPOP reply is overdue by
+            # BROKER_HEALTH_CHECK_S (checked every as many seconds).
+            "socket_timeout": settings.broker_socket_timeout_s,
+            "socket_connect_timeout": settings.broker_socket_timeout_s,
+            "socket_keepalive": True,
+            "health_check_interval": settings.broker_health_check_s,
+        }
+        config["broker_connection_timeout"] = settings.broker_socket_timeout_s
+        # A publish that fails is tried again once, at once, on a new connection; the caller
+        # (the gateway, the sweep) then leaves the job to the recovery sweep instead of waiting.
+        config["task_publish_retry_policy"] = {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
         }
     return config
 

@@ -81,6 +81,36 @@ class Settings(BaseSettings):
         description="Redis: an unacknowledged task is delivered again after this long; keep it "
         "above the longest a task may run (the worker warns at start if it is not).",
     )
+    broker_socket_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Redis: the longest one command, or opening a connection, may wait for the "
+        "server before the connection counts as broken (a silent link otherwise hangs it).",
+    )
+    broker_health_check_s: int = Field(
+        10,
+        ge=1,
+        description="Redis: how often kombu checks its long-lived connections; a worker's "
+        "silent consuming connection is dropped and reopened within 1 + 2 x this seconds.",
+    )
+    database_connect_timeout_s: int = Field(
+        5,
+        ge=2,
+        description="PostgreSQL: the longest opening a connection may take (libpq "
+        "connect_timeout, whole seconds, at least 2).",
+    )
+    database_tcp_timeout_s: int = Field(
+        30,
+        ge=3,
+        description="PostgreSQL: TCP keepalive and TCP_USER_TIMEOUT of each connection: a peer "
+        "gone silent breaks the connection within about this many seconds.",
+    )
+    database_idle_in_transaction_s: float = Field(
+        60.0,
+        gt=0,
+        description="PostgreSQL: the server ends a session left idle inside a transaction this "
+        "long (a client cut off mid-transaction), releasing its locks.",
+    )
     step_lease_s: float = Field(
         30.0,
         gt=0,
