@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-browser run migrate test soak bench lint format lock clean
+.PHONY: install install-browser run migrate test chaos soak bench lint format lock clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: install
 ## Debian's Chromium for the browser tests (tests/ui), unless /usr/bin/chromium is there (root).
 install-browser:
 	test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+## Faults across hosts with 200 jobs each (tests/chaos): a summary line per fault, then totals.
+## `make test` runs the same suite with 100 jobs (CHAOS_JOBS).
+chaos: install
+	CHAOS_JOBS=$${CHAOS_JOBS:-200} timeout 1800 $(BIN)/python -m pytest tests/chaos -q $(PYTEST_ARGS)
 
 ## Bounded load with worker kills and model faults (SOAK_ARGS="--seconds 60" to shorten).
 soak: install

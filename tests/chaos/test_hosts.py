@@ -67,6 +67,19 @@ def _since(engine: sa.Engine, start: datetime, job_ids: list[str]) -> float:
     return 0.0 if end is None else max(0.0, (end - start).total_seconds())
 
 
+def _unfinished_at(engine: sa.Engine, job_ids: list[str], at: datetime) -> list[str]:
+    """Those of the jobs that had not ended at `at`."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id FROM jobs WHERE id = ANY(:ids) AND (finished_at IS NULL "
+                "OR finished_at > :at)"
+            ),
+            {"ids": [uuid.UUID(j) for j in job_ids], "at": at},
+        ).all()
+    return [str(row.id) for row in rows]
+
+
 def _running_on(engine: sa.Engine, host: str) -> list[str]:
     """Jobs whose step is running under a claim `host` made."""
     with engine.connect() as conn:
@@ -100,17 +113,20 @@ def test_a_worker_host_lost_with_running_and_prefetched_tasks(
             held.update(c.inspect("host-a"))
             return bool(held["active"]) and bool(held["reserved"])
 
-        wait_until(holds_both, 120, "host-a running and prefetching tasks", interval=0.5)
+        wait_until(holds_both, 120, "host-a running and prefetching tasks", interval=0.2)
+        c.kill_host("host-a")
         killed_at = audit.db_now(recorder)
         watch.mark()
-        c.kill_host("host-a")
         thread.join()
         uploads = out[0]
         settle(uploads.accepted, SETTLE_S)
         watch.close()
-        affected = held["active"] + held["reserved"]
+        affected = _unfinished_at(recorder, held["active"] + held["reserved"], killed_at)
         recovery = _since(recorder, killed_at, affected)
-        note = f"host-a held {len(held['active'])} running, {len(held['reserved'])} prefetched"
+        note = (
+            f"host-a held {len(held['active'])} running, {len(held['reserved'])} prefetched "
+            f"({len(affected)} not ended at the kill)"
+        )
         _conclude(
             "host lost",
             recorder,
