@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Prepare the database (migrations + test pipeline), then run every process in the foreground.
-run: install migrate
+## DATABASE_URL and BROKER_URL, or else a private PostgreSQL and Redis with their data in var/;
+## then the migrations and the test pipeline, then every process in the foreground (Ctrl-C stops).
+run: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tools.run Procfile
 
+## Only the migrations and the test pipeline (on private servers, started and stopped, if unset).
 migrate: install
-	$(BIN)/python -m common.bootstrap
+	$(BIN)/python -m tools.run --bootstrap-only
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

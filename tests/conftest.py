@@ -1,4 +1,10 @@
-"""The suite runs against the machine's real PostgreSQL and Redis, in a database of its own.
+"""The suite runs against real PostgreSQL and Redis servers, in a database and a queue of its own.
+
+TEST_POSTGRES_URL (a PostgreSQL URL whose user may create databases) and TEST_REDIS_URL (a
+Redis URL; its database is written to) point the suite at existing servers, as .ci/run does;
+unset, the session starts private ones (tests/servers.py) the first time a test needs them.
+A test needs them when it carries the `system` marker, which every test using the fixtures
+below gets by itself: `pytest -m "not system"` starts no server.
 
 Settings reach the code under test (in-process and in subprocesses) through the environment,
 which is set here before anything reads it.
@@ -7,6 +13,7 @@ which is set here before anything reads it.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,12 +25,9 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from tests.servers import Servers
 from tests.system import System, free_port, make_env
 
-PG_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RUN_ID = uuid.uuid4().hex[:10]
 DB_NAME = f"pipelines_test_{RUN_ID}"
 QUEUE = f"test-{RUN_ID}"
@@ -31,18 +35,11 @@ DATA_DIR = Path(tempfile.mkdtemp(prefix="pipelines-test-"))
 MLMOCK_PORT = free_port()
 API_PORT = free_port()
 WORKER_METRICS_PORT = free_port()
+# Fixtures that need the servers; a test using one of them is marked `system`.
+SYSTEM_FIXTURES = {"servers", "system", "api", "session", "mlmock_url"}
 
-HOW_TO_START = {
-    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-    "Redis": (
-        'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" '
-        "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log"
-    ),
-}
-
+# DATABASE_URL and BROKER_URL are added once the servers are up (`servers()`).
 TEST_ENV = {
-    "DATABASE_URL": sa.make_url(PG_ADMIN_URL).set(database=DB_NAME).render_as_string(False),
-    "BROKER_URL": REDIS_URL,
     "QUEUE_NAME": QUEUE,
     "DATA_DIR": str(DATA_DIR),
     "MODEL_URL": f"http://127.0.0.1:{MLMOCK_PORT}",
@@ -58,53 +55,80 @@ TEST_ENV = {
     "WORKER_METRICS_PORT": "0",
 }
 
-
-def _unreachable() -> list[str]:
-    problems = []
-    try:
-        sa.create_engine(PG_ADMIN_URL).connect().close()
-    except sa.exc.OperationalError as exc:
-        problems.append(f"PostgreSQL at {PG_ADMIN_URL} ({exc.orig})")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        problems.append(f"Redis at {REDIS_URL} ({exc})")
-    return problems
+_servers: Servers | None = None
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    problems = _unreachable()
+def servers() -> Servers:
+    """The session's servers, started (or reached) on first call, with the test database
+    created, migrated and holding the test pipeline, and the environment set to use them."""
+    global _servers
+    if _servers is not None:
+        return _servers
+    running = Servers.start(DATA_DIR / "servers")
+    _servers = running
+    problems = running.unreachable()
     if problems:
-        lines = ["The tests need PostgreSQL and Redis; not reachable:", *problems, "Start them:"]
-        lines += [f"  {name}: {cmd}" for name, cmd in HOW_TO_START.items()]
-        pytest.exit("\n".join(lines), returncode=3)
+        pytest.exit("\n".join(["The tests' servers are not reachable:", *problems]), 3)
+    TEST_ENV["DATABASE_URL"] = running.database_url(DB_NAME)
+    TEST_ENV["BROKER_URL"] = running.redis_url
     os.environ.update(TEST_ENV)
     from common import bootstrap, db
     from common.settings import get_settings
 
     get_settings.cache_clear()
     db.reset_engine()
-    with sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
+    with sa.create_engine(running.admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
     bootstrap.migrate()
     bootstrap.ensure_car_pipeline()
+    return running
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.update(TEST_ENV)
+    for name in ("DATABASE_URL", "BROKER_URL"):
+        os.environ.pop(name, None)  # never a server the tests were not given
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if os.environ.get("DATABASE_URL") != TEST_ENV["DATABASE_URL"]:
+    if _servers is None:
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
         return
     from common import db
 
     db.reset_engine()
-    with sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = [QUEUE, f"_kombu.binding.{QUEUE}", *client.keys(f"{QUEUE}\x06\x16*")]
-    client.delete(*keys)
+    if _servers.postgres is None:
+        with sa.create_engine(_servers.admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+    if _servers.redis is None:
+        client = redis.Redis.from_url(_servers.redis_url)
+        keys = [QUEUE, f"_kombu.binding.{QUEUE}", *client.keys(f"{QUEUE}\x06\x16*")]
+        client.delete(*keys)
+    _servers.stop()
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _servers_of_system_tests(request: pytest.FixtureRequest) -> None:
+    """A `system` test gets the servers before anything else runs."""
+    if request.node.get_closest_marker("system") is not None:
+        servers()
+
+
+@pytest.fixture(scope="session", name="servers")
+def servers_fixture() -> Servers:
+    return servers()
 
 
 @pytest.fixture(scope="session")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """The model mock, a Celery worker (2 processes) and the API, on the test database."""
     env = make_env({**TEST_ENV, "WORKER_METRICS_PORT": str(WORKER_METRICS_PORT)})
     running = System(env=env, logs=tmp_path_factory.mktemp("logs"))
@@ -130,7 +154,7 @@ def mlmock_url(system: System) -> str:
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
+def session(servers: Servers) -> Iterator[Session]:
     from common.db import session_factory
 
     with session_factory()() as s:

@@ -1,6 +1,13 @@
 """Run every process of the Procfile in the foreground, each line prefixed by its process.
 
-    python -m tools.run [Procfile]
+    python -m tools.run [Procfile]        (what `make run` does)
+    python -m tools.run --bootstrap-only  (what `make migrate` does)
+
+First the database and the broker: DATABASE_URL and BROKER_URL if set, else a private
+PostgreSQL and Redis started here with their data under DATA_DIR (default var/: postgres/,
+redis/), found again by the next run. Then the migrations and the test pipeline
+(`common.bootstrap`), then the processes, which are given both URLs. The servers started here
+are stopped after every process has ended.
 
 Each process runs in a session of its own, so a Ctrl-C reaches only this runner, which then
 sends SIGTERM to each process (not to its children: a Celery worker's pool processes must be
@@ -21,6 +28,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools.servers import started_unless_given
+
+ROOT = Path(__file__).resolve().parent.parent
 
 COLOURS = ("36", "33", "32", "35", "34", "31")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
@@ -113,16 +124,33 @@ class Runner:
 
 
 def main() -> int:
-    procfile = Path(sys.argv[1] if len(sys.argv) > 1 else "Procfile")
+    args = sys.argv[1:]
+    bootstrap_only = "--bootstrap-only" in args
+    args = [arg for arg in args if arg != "--bootstrap-only"]
+    procfile = Path(args[0] if args else "Procfile")
     runner = Runner(read_procfile(procfile), float(os.environ.get("RUN_STOP_TIMEOUT_S", "30")))
+    system = len(runner.entries)
 
-    def on_signal(signum: int, _frame: object) -> None:
-        runner.stopping.set()
+    def say(text: str) -> None:
+        runner.say("system", system, text)
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    runner.start()
-    return runner.wait()
+    data_dir = Path(os.environ.get("DATA_DIR") or ROOT / "var")
+    with started_unless_given(os.environ, data_dir, say) as urls:
+        os.environ.update(urls)
+        bootstrap = [sys.executable, "-m", "common.bootstrap"]
+        if subprocess.run(bootstrap, cwd=ROOT, check=False).returncode != 0:
+            say("the database could not be prepared; stopping")
+            return 1
+        if bootstrap_only:
+            return 0
+
+        def on_signal(signum: int, _frame: object) -> None:
+            runner.stopping.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        runner.start()
+        return runner.wait()
 
 
 if __name__ == "__main__":

@@ -124,9 +124,9 @@ class QueueSpy:
 
 @contextmanager
 def spy_on_queue() -> Iterator[QueueSpy]:
-    from tests.conftest import QUEUE, REDIS_URL
+    from tests.conftest import QUEUE, TEST_ENV
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(TEST_ENV["BROKER_URL"])
     spy = QueueSpy(client, QUEUE)
     spy.start()
     try:
@@ -138,7 +138,7 @@ def spy_on_queue() -> Iterator[QueueSpy]:
 
 def queue_length() -> int:
     """Messages waiting in the CPU and the I/O queue."""
-    from tests.conftest import QUEUE, REDIS_URL
+    from tests.conftest import QUEUE, TEST_ENV
 
-    with redis.Redis.from_url(REDIS_URL) as client:
+    with redis.Redis.from_url(TEST_ENV["BROKER_URL"]) as client:
         return int(client.llen(QUEUE)) + int(client.llen(f"{QUEUE}.io"))

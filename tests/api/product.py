@@ -13,7 +13,7 @@ import redis
 from PIL import Image
 
 from tests import images
-from tests.conftest import REDIS_URL, TEST_ENV
+from tests.conftest import TEST_ENV
 from tests.system import System, free_port, make_env
 
 MODEL_PATH = "/process_image/"
@@ -92,5 +92,5 @@ def side_api(logs: Any, **settings: str) -> Iterator[httpx.Client]:
 
 
 def drop_queue(queue: str) -> None:
-    with redis.Redis.from_url(REDIS_URL) as client:
+    with redis.Redis.from_url(TEST_ENV["BROKER_URL"]) as client:
         client.delete(queue, f"_kombu.binding.{queue}", *client.keys(f"{queue}\x06\x16*"))

@@ -6,6 +6,7 @@ none of them becomes a job.
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -17,6 +18,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.main import create_app
+
+pytestmark = pytest.mark.system  # the app in-process, on the test database
 
 # Archiving a pipeline or giving it a new version would change the shared test pipeline (id 1)
 # under every other test: those two operations are covered by tests of their own instead.

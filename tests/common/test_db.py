@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from common.db import make_engine
 from tests.conftest import TEST_ENV
 
+pytestmark = pytest.mark.system
+
 BACKEND_PID = sa.text("SELECT pg_backend_pid()")
 
 

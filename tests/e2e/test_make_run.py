@@ -1,4 +1,5 @@
-"""`make run` with nothing configured: SQLite and the filesystem broker, every process, Ctrl-C."""
+"""`make run` with nothing configured: a private PostgreSQL and Redis with their data in DATA_DIR,
+every process, Ctrl-C stops them all, and the next run finds the same data."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.system import BIN, FLOWER_TASK_TABLE, ROOT, free_port, http_ok, wait_until
+from tools.servers.postgres import Postgres
+
+pytestmark = pytest.mark.system  # `make run` starts servers of its own
 
 
 @dataclass
@@ -88,29 +93,31 @@ def test_requests_sh_succeeds_against_make_run(make_run: Running) -> None:
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count('"message":"success"') == 3
-    assert (make_run.data_dir / "pipeline.db").is_file()
-    assert (make_run.data_dir / "broker" / "queue").is_dir()
+    assert (make_run.data_dir / "postgres" / "PG_VERSION").is_file()
+    assert (make_run.data_dir / "redis" / "redis.pid").is_file()
+
+
+def started_url(make_run: Running, server: str) -> str:
+    """The URL the runner printed for the `server` it started ("Redis started, ...: <url>")."""
+    for line in make_run.log.read_text(errors="replace").splitlines():
+        if f"{server} started, data in " in line:
+            return line.rsplit(": ", 1)[1].strip()
+    raise AssertionError(f"make run did not say it started {server}")
 
 
 def celery(make_run: Running, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the celery CLI as a user would, trying again (up to 3 times) as a user would if a
-    reply came back damaged: a JSON "Extra data" error, seen once in many runs before the
-    project's filesystem transport (common/fstransport.py) waited for a message's writer."""
-    for _ in range(3):
-        done = subprocess.run(
-            [str(BIN / "celery"), "-A", "worker", *args],
-            cwd=ROOT,
-            env=make_run.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if done.returncode == 0 or "Extra data" not in done.stderr:
-            return done
-    return done
+    """The celery CLI, on the broker `make run` started."""
+    return subprocess.run(
+        [str(BIN / "celery"), "-A", "worker", *args],
+        cwd=ROOT,
+        env={**make_run.env, "BROKER_URL": started_url(make_run, "Redis")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def test_celery_inspect_reaches_the_worker_over_the_filesystem_broker(make_run: Running) -> None:
+def test_celery_inspect_reaches_the_worker_on_the_private_redis(make_run: Running) -> None:
     ping = celery(make_run, "inspect", "ping", "--timeout", "5")
     registered = celery(make_run, "inspect", "registered", "--timeout", "5")
 
@@ -179,3 +186,35 @@ def test_ctrl_c_stops_every_process(make_run: Running) -> None:
     assert "Warm shutdown" in log
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{make_run.api_url}/health", timeout=2)
+    # The servers too: PostgreSQL (which runs in a session of its own) and Redis.
+    assert not (make_run.data_dir / "postgres" / "postmaster.pid").exists(), log[-3000:]
+    assert "stopping Redis" in log
+
+
+def test_the_next_run_finds_the_same_data(make_run: Running) -> None:
+    # Given: the run above has stopped (the test before this one), its jobs stored
+    assert make_run.proc.poll() is not None
+
+    # When: the migrations and the test pipeline run again on the same folder
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "tools.run", "--bootstrap-only"],
+        cwd=ROOT,
+        env=make_run.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # Then: the pipeline is found, not created, and the jobs of the first run are there
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test pipeline 1 already present" in done.stdout + done.stderr
+    postgres = Postgres(make_run.data_dir / "postgres")
+    postgres.start()
+    try:
+        engine = sa.create_engine(postgres.url("pipelines"))
+        with engine.connect() as conn:
+            jobs = conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar_one()
+        engine.dispose()
+    finally:
+        postgres.stop()
+    assert jobs >= 3

@@ -1,6 +1,7 @@
 """Faults injected while 200 jobs run; every accepted job must end, once, with a reason if failed.
 
-Real processes, real signals, real restarts. Recovery settings are shortened (grace 3 s, sweep
+Real processes, real signals, real restarts (of the suite's PostgreSQL: the private one, or the
+machine's when TEST_POSTGRES_URL points there). Recovery settings are shortened (grace 3 s, sweep
 every 0.5 s) so the suite stays within minutes.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import servers
 from tests.faults.harness import (
     JOBS,
     assert_nothing_lost,
@@ -22,7 +24,9 @@ from tests.faults.harness import (
     run_with_fault,
     settle,
 )
-from tests.system import free_port, wait_until
+from tools.servers.redis import Redis
+
+pytestmark = pytest.mark.system
 
 GAVE_UP = re.compile(r"^step 2 \(model\.detect_car@v1\): .+ \(gave up after 4 attempts\)$")
 
@@ -51,62 +55,24 @@ def test_worker_killed_mid_run_loses_no_job(tmp_path: Path) -> None:
     assert verdict.statuses["succeeded"] == JOBS, verdict.failures
 
 
-def _redis(port: int) -> list[str]:
-    return [
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-
-
 def test_redis_restarted_empty_loses_no_job(tmp_path: Path) -> None:
-    port = free_port()
-    redis_logs = tmp_path / "redis"
-    redis_logs.mkdir()
-    server = subprocess.Popen(_redis(port), stdout=subprocess.DEVNULL, cwd=redis_logs)
-    ping = ["redis-cli", "-p", str(port), "ping"]
-
-    def up() -> bool:
-        return subprocess.run(ping, capture_output=True, text=True).stdout.strip() == "PONG"
-
+    # A Redis of this test's own that keeps nothing on disk: a restart empties it.
+    server = Redis(tmp_path / "redis", persist=False)
+    server.start()
     try:
-        wait_until(up, 10, "test Redis")
-        with cluster(tmp_path / "cluster", BROKER_URL=f"redis://127.0.0.1:{port}/0") as c:
-
-            def restart_redis() -> None:
-                nonlocal server
-                server.terminate()  # no persistence: every queued message is gone
-                server.wait(10)
-                time.sleep(1.0)
-                server = subprocess.Popen(_redis(port), stdout=subprocess.DEVNULL, cwd=redis_logs)
-                wait_until(up, 10, "restarted Redis")
-
-            load = run_with_fault(c.api, restart_redis, after_s=2.0)
+        with cluster(tmp_path / "cluster", BROKER_URL=server.url()) as c:
+            load = run_with_fault(c.api, server.restart, after_s=2.0)
             verdict = settle(load.accepted)
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
     assert_nothing_lost(load, verdict)
     assert verdict.statuses["succeeded"] == JOBS, verdict.failures
 
 
 def test_postgresql_restart_loses_no_job(tmp_path: Path) -> None:
-    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
-    restart = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]
-
     with cluster(tmp_path) as c:
-
-        def restart_postgres() -> None:
-            subprocess.run(restart, check=True, capture_output=True, timeout=60)
-
-        load = run_with_fault(c.api, restart_postgres)
+        load = run_with_fault(c.api, servers().restart_postgres)
         verdict = settle(load.accepted)
         api_log = c.system.log("api")
 

@@ -16,6 +16,8 @@ from tests import images
 from tests.conftest import TEST_ENV
 from tests.faults.harness import cluster, settle
 
+pytestmark = pytest.mark.system
+
 
 def test_sigterm_to_a_worker_lets_running_steps_finish(tmp_path: Path) -> None:
     with cluster(tmp_path, MLMOCK_LATENCY_MS="800", MODEL_TIMEOUT_S="5") as c:

@@ -18,6 +18,8 @@ from tests.ops.helpers import (
     value,
 )
 
+pytestmark = pytest.mark.system
+
 JOBS = 2
 
 

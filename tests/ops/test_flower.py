@@ -11,6 +11,8 @@ import pytest
 from tests.ops.helpers import WORKER, Cluster, cluster, node_name, run_jobs
 from tests.system import BIN, FLOWER_TASK_TABLE, free_port, http_ok, wait_until
 
+pytestmark = pytest.mark.system
+
 AUTH = ("ops", "flower-test-password")
 
 

@@ -16,8 +16,10 @@ from common.queue import celery_config, queue_names, step_queue, step_runs
 from common.settings import Settings
 from tests import images
 from tests.api.helpers import QueueSpy, submit
-from tests.conftest import REDIS_URL, TEST_ENV
+from tests.conftest import TEST_ENV
 from tests.system import System, free_port, make_env, wait_for_job
+
+pytestmark = pytest.mark.system
 
 WAITING_STEPS = {"model.detect_car@v1", "storage.save_car_detection@v1", "notify.webhook@v1"}
 
@@ -58,7 +60,7 @@ def split(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 def test_a_split_deployment_runs_each_step_on_its_own_kind_of_worker(split: Any) -> None:
     deployment, api, queue = split
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(TEST_ENV["BROKER_URL"])
     spy = QueueSpy(client, queue)
     spy.start()
     try:

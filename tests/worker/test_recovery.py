@@ -15,8 +15,10 @@ from common.models import JobStatus, StepStatus, utcnow
 from common.queue import make_celery, queue_depth
 from common.repositories import JobRepository
 from common.settings import get_settings
-from tests.conftest import REDIS_URL
+from tests.conftest import TEST_ENV
 from worker.recovery import sweep
+
+pytestmark = pytest.mark.system
 
 STEPS = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
 
@@ -38,7 +40,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]:
     monkeypatch.setenv("RECOVERY_MAX_ENQUEUES", "3")
     get_settings.cache_clear()
     yield make_celery("recovery-test")
-    redis.Redis.from_url(REDIS_URL).delete(queue, f"_kombu.binding.{queue}")
+    redis.Redis.from_url(TEST_ENV["BROKER_URL"]).delete(queue, f"_kombu.binding.{queue}")
     get_settings.cache_clear()
     # End the rows made here, so that no later sweep picks them up.
     with session_scope() as session:

