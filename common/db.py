@@ -19,17 +19,6 @@ _session_factory: sessionmaker[Session] | None = None
 _options: str | None = None
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets the API read while a worker writes; the busy timeout makes writers queue
-    # instead of failing with "database is locked" when several processes share the file.
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 def _drop_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     """On checkout: an idle connection whose socket has something to read was closed by the
     server (a restart, an idle timeout). The pool drops it and takes another. This costs a
@@ -76,17 +65,11 @@ def postgres_connect_args(settings: Settings, options: str | None = None) -> dic
 def make_engine(url: str, options: str | None = None) -> Engine:
     """An engine with our pool and connection checks; `options` is libpq's (PostgreSQL's
     `-c name=value` settings for every connection, sent with the connection request)."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
     # The pool keeps as many connections as the API has threads (40): a smaller pool under
     # load closes and reopens connections, and a new PostgreSQL backend costs more CPU than the
     # request it serves. Connections open lazily, so a worker process holds only the one it
     # uses.
-    connect_args = (
-        postgres_connect_args(get_settings(), options) if url.startswith("postgresql") else {}
-    )
+    connect_args = postgres_connect_args(get_settings(), options)
     engine = create_engine(url, pool_size=40, max_overflow=10, connect_args=connect_args)
     event.listen(engine, "checkout", _drop_if_closed)
     return engine
@@ -142,21 +125,16 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
-def statements_commit_themselves(session: Session) -> bool:
-    """On PostgreSQL, before the session's first statement: each statement the session runs is
-    its own transaction (autocommit), for work done in one statement. Elsewhere nothing changes
-    and this says False."""
-    if session.get_bind().dialect.name != "postgresql":
-        return False
+def statements_commit_themselves(session: Session) -> None:
+    """Before the session's first statement: each statement the session runs is its own
+    transaction (autocommit), for work done in one statement."""
     session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return True
 
 
 @contextmanager
 def autocommit_scope() -> Iterator[Session]:
-    """A `session_scope` for work that is a single statement on PostgreSQL: the statement is its
-    own transaction, without a BEGIN and a COMMIT round trip. On SQLite, where such work takes
-    several statements, they share one transaction as usual."""
+    """A `session_scope` for work that is a single statement: the statement is its own
+    transaction, without a BEGIN and a COMMIT round trip."""
     with session_scope() as session:
         statements_commit_themselves(session)
         yield session

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     CheckConstraint,
     DateTime,
     Float,
@@ -19,7 +18,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     Uuid,
     func,
@@ -35,23 +33,11 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+JSONType = JSONB()
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp that always comes back timezone-aware (SQLite keeps none)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
 
 
 class Base(DeclarativeBase):
@@ -86,9 +72,9 @@ class Pipeline(Base):
     # every version, the current one included, is a row of pipeline_versions.
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
     current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Set once the pipeline is archived: it takes no new jobs; its history stays readable.
-    archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PipelineVersion(Base):
@@ -102,7 +88,7 @@ class PipelineVersion(Base):
     # Numbered from 1 within the pipeline.
     version: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Job(Base):
@@ -128,15 +114,15 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # The pipeline's data object between steps, without its image bytes (those are in job_images).
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Moves whenever the job or one of its steps changes state.
     updated_at: Mapped[datetime] = mapped_column(
-        UtcDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, server_default=func.now()
     )
     # The last hand-over to the broker (None until one succeeded) and how many there were.
-    enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     enqueue_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     steps: Mapped[list[JobStep]] = relationship(
@@ -160,13 +146,13 @@ class JobStep(Base):
     step_type: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default=StepStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_ms: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     # While the step runs, its claim holds it until then (renewed by the running worker); a
     # delivery of its message that finds the lease live defers (worker/lease.py).
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # What the step reported once it succeeded, as its manifest's output model declares (JSON);
     # None before, and for a step that reports nothing.
     output: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
@@ -182,7 +168,7 @@ class JobImage(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class CarDetectionRow(Base):
@@ -200,4 +186,4 @@ class CarDetectionRow(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     conf: Mapped[float | None] = mapped_column(Float)
     label: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

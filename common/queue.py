@@ -56,45 +56,33 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
     }
-    if settings.uses_filesystem_broker:
-        # kombu's filesystem transport, with a reader that waits for the message's writer.
-        config["broker_transport"] = "common.fstransport:Transport"
-        folder = settings.broker_dir
-        config["broker_transport_options"] = {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "control_folder": str(folder / "control"),
-            "processed_folder": str(folder / "processed"),
-            "store_processed": False,
-            "polling_interval": 0.05,
-        }
-    else:
-        visibility = settings.broker_visibility_timeout_s
-        config["broker_transport_options"] = {
-            "visibility_timeout": visibility,
-            # kombu looks for messages whose visibility timeout passed every interval times
-            # throttle seconds (100 s by default): every interval here, so that a message held
-            # by a worker that died is delivered again within about 1.5 x the timeout.
-            "unacked_restore_interval": max(1, min(10, visibility // 2)),
-            "unacked_restore_throttle": 1,
-            # A silent link (no RST ever comes) must break a connection, not hang it: every
-            # command and every new connection waits at most BROKER_SOCKET_TIMEOUT_S, and
-            # kombu drops a consuming connection whose BRPOP reply is overdue by
-            # BROKER_HEALTH_CHECK_S (checked every as many seconds).
-            "socket_timeout": settings.broker_socket_timeout_s,
-            "socket_connect_timeout": settings.broker_socket_timeout_s,
-            "socket_keepalive": True,
-            "health_check_interval": settings.broker_health_check_s,
-        }
-        config["broker_connection_timeout"] = settings.broker_socket_timeout_s
-        # A publish that fails is tried again once, at once, on a new connection; the caller
-        # (the gateway, the sweep) then leaves the job to the recovery sweep instead of waiting.
-        config["task_publish_retry_policy"] = {
-            "max_retries": 1,
-            "interval_start": 0,
-            "interval_step": 0.2,
-            "interval_max": 0.2,
-        }
+    visibility = settings.broker_visibility_timeout_s
+    config["broker_transport_options"] = {
+        # Redis: an unacknowledged task is delivered again after this long.
+        "visibility_timeout": visibility,
+        # kombu looks for messages whose visibility timeout passed every interval times
+        # throttle seconds (100 s by default): every interval here, so that a message held
+        # by a worker that died is delivered again within about 1.5 x the timeout.
+        "unacked_restore_interval": max(1, min(10, visibility // 2)),
+        "unacked_restore_throttle": 1,
+        # A silent link (no RST ever comes) must break a connection, not hang it: every
+        # command and every new connection waits at most BROKER_SOCKET_TIMEOUT_S, and
+        # kombu drops a consuming connection whose BRPOP reply is overdue by
+        # BROKER_HEALTH_CHECK_S (checked every as many seconds).
+        "socket_timeout": settings.broker_socket_timeout_s,
+        "socket_connect_timeout": settings.broker_socket_timeout_s,
+        "socket_keepalive": True,
+        "health_check_interval": settings.broker_health_check_s,
+    }
+    config["broker_connection_timeout"] = settings.broker_socket_timeout_s
+    # A publish that fails is tried again once, at once, on a new connection; the caller
+    # (the gateway, the sweep) then leaves the job to the recovery sweep instead of waiting.
+    config["task_publish_retry_policy"] = {
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
     return config
 
 
@@ -102,7 +90,9 @@ def make_celery(main: str, settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     settings.ensure_dirs()
     app = Celery(main)
-    app.conf.update(celery_config(settings))
+    # Read when the configuration is first needed (to connect, to start a worker), not on
+    # import: importing the tasks needs no broker, and an unset BROKER_URL fails then.
+    app.add_defaults(lambda: celery_config(settings))
     return app
 
 

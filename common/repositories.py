@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import struct
 import uuid
@@ -14,15 +13,14 @@ from typing import IO, Any, Literal, cast
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import (
-    JSON,
     Boolean,
+    DateTime,
     Integer,
     LargeBinary,
     String,
     Table,
     and_,
     bindparam,
-    case,
     delete,
     func,
     select,
@@ -30,7 +28,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import Session, defer, selectinload
@@ -47,7 +45,6 @@ from common.models import (
     Pipeline,
     PipelineVersion,
     StepStatus,
-    UtcDateTime,
     utcnow,
 )
 from common.pipeline.datatypes import Detection
@@ -55,85 +52,13 @@ from common.pipeline.datatypes import Detection
 ORIGINAL = "original"
 PROCESSED = "processed"
 
-# A step's hot path runs these for every step of every job: Core statements built once (their
+# A step's hot path runs these for every step of every job: statements built once (their
 # compiled form is cached), on the tables, so no ORM objects are loaded or kept in sync.
 _jobs = cast(Table, Job.__table__)
 _steps = cast(Table, JobStep.__table__)
 _images = cast(Table, JobImage.__table__)
-_now = bindparam("p_now", type_=UtcDateTime())
 # A step's output: None is stored as SQL NULL (no output), not as JSON null.
-_OutputType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-
-_STEP_STATE = (
-    select(
-        _jobs.c.status,
-        _jobs.c.pipeline_id,
-        _jobs.c.pipeline_version_id,
-        _jobs.c.payload,
-        select(func.count())
-        .where(_steps.c.job_id == _jobs.c.id)
-        .scalar_subquery()
-        .label("step_count"),
-        select(_steps.c.status)
-        .where(_steps.c.job_id == _jobs.c.id, _steps.c.position == bindparam("p_position"))
-        .scalar_subquery()
-        .label("step_status"),
-        select(_steps.c.lease_expires_at)
-        .where(_steps.c.job_id == _jobs.c.id, _steps.c.position == bindparam("p_position"))
-        .scalar_subquery()
-        .label("lease_expires_at"),
-    )
-    .where(_jobs.c.id == bindparam("p_job_id"))
-    .with_for_update()
-)
-_START_JOB = (
-    update(_jobs)
-    .where(_jobs.c.id == bindparam("p_job_id"))
-    .values(
-        status=case((_jobs.c.status == JobStatus.QUEUED, JobStatus.RUNNING), else_=_jobs.c.status),
-        started_at=case((_jobs.c.status == JobStatus.QUEUED, _now), else_=_jobs.c.started_at),
-        current_step=bindparam("p_position"),
-        updated_at=_now,
-    )
-)
-_START_STEP = (
-    update(_steps)
-    .where(_steps.c.job_id == bindparam("p_job_id"), _steps.c.position == bindparam("p_position"))
-    .values(
-        status=StepStatus.RUNNING,
-        attempts=_steps.c.attempts + 1,
-        started_at=_now,
-        error=None,
-        lease_expires_at=bindparam("p_lease_until", type_=UtcDateTime()),
-    )
-    .returning(_steps.c.attempts)
-)
-_FINISH_JOB = (
-    update(_jobs)
-    .where(_jobs.c.id == bindparam("p_job_id"), _jobs.c.status == JobStatus.RUNNING)
-    .values(
-        payload=bindparam("p_payload", type_=JSONType),
-        status=bindparam("p_status"),
-        finished_at=bindparam("p_finished_at", type_=UtcDateTime()),
-        updated_at=_now,
-    )
-)
-_FINISH_STEP = (
-    update(_steps)
-    .where(
-        _steps.c.job_id == bindparam("p_job_id"),
-        _steps.c.position == bindparam("p_position"),
-        _steps.c.attempts == bindparam("p_attempt"),
-        _steps.c.status == StepStatus.RUNNING,
-    )
-    .values(
-        status=StepStatus.SUCCEEDED,
-        finished_at=_now,
-        duration_ms=bindparam("p_duration_ms"),
-        lease_expires_at=None,
-        output=bindparam("p_output", type_=_OutputType),
-    )
-)
+_OutputType = JSONB(none_as_null=True)
 # A running step's lease, renewed while it runs, provided the attempt is still the current one
 # and has not let its lease go (`release_lease`).
 _RENEW_LEASE = (
@@ -145,40 +70,20 @@ _RENEW_LEASE = (
         _steps.c.status == StepStatus.RUNNING,
         _steps.c.lease_expires_at.is_not(None),
     )
-    .values(lease_expires_at=bindparam("p_lease_until", type_=UtcDateTime()))
+    .values(lease_expires_at=bindparam("p_lease_until", type_=DateTime(timezone=True)))
 )
 
 
-def _current_image(*columns: Any) -> Any:
-    return (
-        select(*columns)
-        .where(
-            _images.c.job_id == bindparam("p_job_id"), _images.c.variant.in_((ORIGINAL, PROCESSED))
-        )
-        # One row, so the original's bytes are not read once a processed image exists.
-        .order_by((_images.c.variant == PROCESSED).desc())
-        .limit(1)
-    )
-
-
-_IMAGE_META = (_images.c.id, _images.c.variant, _images.c.content_type, _images.c.size)
-_CURRENT_IMAGE = _current_image(*_IMAGE_META)
-_CURRENT_IMAGE_DATA = _current_image(*_IMAGE_META, _images.c.data)
-# The same for psycopg 3's binary results.
-_CURRENT_IMAGE_DATA_SQL = (
-    "SELECT id, variant, content_type, size, data FROM job_images "
-    "WHERE job_id = %s AND variant IN ('original', 'processed') "
+# The image the steps work on: the processed one once a step made it, else the original; one
+# row, so the original's bytes are not read once a processed image exists. psycopg 3 runs it
+# with binary results (see `_binary_row`).
+_CURRENT_IMAGE_SQL = (
+    "SELECT id, variant, content_type, size, CASE WHEN %(with_data)s THEN data END AS data "
+    "FROM job_images WHERE job_id = %(job_id)s AND variant IN ('original', 'processed') "
     "ORDER BY variant = 'processed' DESC LIMIT 1"
 )
 
-
 _COPY_CHUNK = 64 * 1024
-
-
-def _copy_text(value: str) -> str:
-    """A text field of COPY's text format."""
-    escapes = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-    return "".join(escapes.get(char, char) for char in value)
 
 
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -215,26 +120,6 @@ def _binary_copy_row(
     yield field(struct.pack("!q", micros)) + struct.pack("!h", -1)
 
 
-class _CopyRow:
-    """One row of COPY text whose bytea field is hex-encoded from a file as it is read."""
-
-    def __init__(self, head: str, file: IO[bytes], size: int, tail: str) -> None:
-        self.parts: list[str] = [head]
-        self.file, self.left, self.tail = file, size, tail
-
-    def read(self, size: int = _COPY_CHUNK) -> str:
-        if self.parts:
-            return self.parts.pop()
-        if self.left > 0:
-            chunk = self.file.read(min(self.left, max(1, size // 2)))
-            if not chunk:
-                raise ValueError(f"the file ended {self.left} bytes early")
-            self.left -= len(chunk)
-            return chunk.hex()
-        tail, self.tail = self.tail, ""
-        return tail
-
-
 _CURRENT_VERSION = (
     select(Pipeline.archived_at, PipelineVersion.id)
     .join(
@@ -247,8 +132,8 @@ _CURRENT_VERSION = (
     .where(Pipeline.id == bindparam("p_pipeline_id"))
 )
 
-# PostgreSQL: a new job, its steps and its image in one statement (so one round trip and, run
-# on its own, one transaction), provided the version is the pipeline's current one and the
+# A new job, its steps and its image in one statement (so one round trip and, run on its own,
+# one transaction), provided the version is the pipeline's current one and the
 # pipeline is not archived (else nothing is inserted). The steps' rows reference the job's row,
 # which the foreign key checks at the end of the statement find.
 _INSERT_JOB_WITH_IMAGE = text(
@@ -274,18 +159,19 @@ _INSERT_JOB_WITH_IMAGE = text(
     SELECT job.id, 'original', :p_content_type, :p_size, :p_data, :p_now FROM job
     """
 ).bindparams(
-    bindparam("p_now", type_=UtcDateTime()),
+    bindparam("p_now", type_=DateTime(timezone=True)),
     bindparam("p_data", type_=LargeBinary()),
 )
 
 
-# PostgreSQL: a step's claim in one statement, so in one round trip and, run on its own, one
-# transaction. It locks the job's row, reads what `_STEP_STATE` reads (as it was before this
-# statement), and, if the job has not ended and the step has not succeeded nor is held by a
-# live lease, marks both running as `_START_JOB` and `_START_STEP` do; `attempt` is NULL when
-# it did not. The step's own conditions are repeated in its UPDATE, which PostgreSQL checks
-# again against a row another claim or result changed meanwhile (the subqueries above see the
-# statement's snapshot only).
+# A step's claim in one statement, so in one round trip and, run on its own, one transaction.
+# It locks the job's row, reads the job's state, its step count and the step's status and lease
+# (as they were before this statement), and, if the job has not ended and the step has not
+# succeeded nor is held by a live lease, marks the job running (started now if it was queued)
+# and the step running under a new attempt and lease; `attempt` is NULL when it did not. The
+# step's own conditions are repeated in its UPDATE, which PostgreSQL checks again against a row
+# another claim or result changed meanwhile (the subqueries above see the statement's snapshot
+# only).
 _CLAIM_STEP = (
     text(
         """
@@ -339,8 +225,8 @@ _CLAIM_STEP = (
     )
     .bindparams(
         bindparam("p_with_data", type_=Boolean()),
-        bindparam("p_now", type_=UtcDateTime()),
-        bindparam("p_lease_until", type_=UtcDateTime()),
+        bindparam("p_now", type_=DateTime(timezone=True)),
+        bindparam("p_lease_until", type_=DateTime(timezone=True)),
     )
     .columns(
         status=String(),
@@ -349,7 +235,7 @@ _CLAIM_STEP = (
         payload=JSONType,
         step_count=Integer(),
         step_status=String(),
-        lease_expires_at=UtcDateTime(),
+        lease_expires_at=DateTime(timezone=True),
         attempt=Integer(),
         image_id=Integer(),
         variant=String(),
@@ -358,9 +244,9 @@ _CLAIM_STEP = (
         data=LargeBinary(),
     )
 )
-# PostgreSQL: a step's result in one statement, as `_FINISH_JOB`, then `_FINISH_STEP` (which
-# only matches the current attempt), then the processed image if the step made one (only if the
-# step's row was updated). The caller rolls back unless both rows were updated.
+# A step's result in one statement: the job's payload and status (while it is running), then
+# the step succeeded (only its current attempt), then the processed image if the step made one
+# (only if the step's row was updated). The caller rolls back unless both rows were updated.
 _FINISH_ATTEMPT = text(
     """
     WITH job AS (
@@ -393,8 +279,8 @@ _FINISH_ATTEMPT = text(
 ).bindparams(
     bindparam("p_payload", type_=JSONType),
     bindparam("p_output", type_=_OutputType),
-    bindparam("p_finished_at", type_=UtcDateTime()),
-    bindparam("p_now", type_=UtcDateTime()),
+    bindparam("p_finished_at", type_=DateTime(timezone=True)),
+    bindparam("p_now", type_=DateTime(timezone=True)),
     bindparam("p_data", type_=LargeBinary()),
     bindparam("p_has_image", type_=Boolean()),
 )
@@ -444,16 +330,6 @@ class StepState:
     attempt: int | None = None  # set by `claim_step` when it started the step
     image: StoredImage | None = None  # set by `claim_step`: the image the steps work on
 
-    def claimable(self, now: datetime) -> bool:
-        """The job has not ended, and the step exists, has not succeeded and no live lease
-        holds it at `now`."""
-        return (
-            not JobStatus(self.status).terminal
-            and self.step_status is not None
-            and self.step_status != StepStatus.SUCCEEDED
-            and not self.leased(now)
-        )
-
     def leased(self, now: datetime) -> bool:
         """A run of the step holds it at `now`: it is running and its lease has not lapsed."""
         return (
@@ -467,28 +343,19 @@ class _Repository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    @property
-    def _on_postgresql(self) -> bool:
-        """PostgreSQL runs the single-statement forms; SQLite, the embedded default, does not."""
-        return bool(self.session.get_bind().dialect.name == "postgresql")
-
     def _upsert(
         self, model: Any, values: dict[str, Any], key: Sequence[str], update: Sequence[str]
     ) -> None:
         """Insert a row, or update it in place when one with the same `key` exists."""
-        dialect = self.session.get_bind().dialect.name
         # The statement's columns are the parameters' names.
-        stmt = _upsert_statement(dialect, model.__table__, tuple(key), tuple(update))
+        stmt = _upsert_statement(model.__table__, tuple(key), tuple(update))
         self.session.execute(stmt, values)
 
 
 @functools.cache
-def _upsert_statement(
-    dialect: str, table: Table, key: tuple[str, ...], update: tuple[str, ...]
-) -> Any:
+def _upsert_statement(table: Table, key: tuple[str, ...], update: tuple[str, ...]) -> Any:
     """INSERT ... ON CONFLICT (key) DO UPDATE, built once per table."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table)
+    stmt = postgresql.insert(table)
     return stmt.on_conflict_do_update(
         index_elements=list(key), set_={name: stmt.excluded[name] for name in update}
     )
@@ -565,14 +432,13 @@ class PipelineRepository(_Repository):
         return self.session.get(PipelineVersion, version_id)
 
     def sync_id_sequence(self) -> None:
-        """After inserting explicit ids, move PostgreSQL's sequence past them."""
-        if self._on_postgresql:
-            self.session.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('pipelines', 'id'), "
-                    "(SELECT COALESCE(MAX(id), 1) FROM pipelines))"
-                )
+        """After inserting explicit ids, move the id sequence past them."""
+        self.session.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('pipelines', 'id'), "
+                "(SELECT COALESCE(MAX(id), 1) FROM pipelines))"
             )
+        )
 
 
 OutputKind = Literal["string", "integer", "float", "boolean"]
@@ -692,14 +558,9 @@ class JobRepository(_Repository):
         image: tuple[str, bytes],
     ) -> QueuedJob | None:
         """`insert` with its image, provided `pipeline_version_id` is the pipeline's current
-        version and the pipeline is not archived; else None, and nothing is stored. On
-        PostgreSQL one statement, so a caller that remembers the current version stores a job
-        in one round trip, and asks again only when it is told the version changed."""
-        if not self._on_postgresql:
-            current = PipelineRepository(self.session).current_version_id(pipeline_id)
-            if current != (pipeline_version_id, None):
-                return None
-            return self.insert(pipeline_id, step_types, pipeline_version_id, image)
+        version and the pipeline is not archived; else None, and nothing is stored. One
+        statement, so a caller that remembers the current version stores a job in one round
+        trip, and asks again only when it is told the version changed."""
         job_id = uuid.uuid4()
         steps = list(enumerate(step_types, start=1))
         content_type, data = image
@@ -841,14 +702,6 @@ class JobRepository(_Repository):
         for step, step_type in zip(job.steps, step_types, strict=True):
             step.step_type = step_type
 
-    def step_state(self, job_id: uuid.UUID, position: int) -> StepState | None:
-        """The job as a step sees it, its row locked until the transaction ends; None if the
-        job is gone."""
-        row = self.session.execute(
-            _STEP_STATE, {"p_job_id": job_id, "p_position": position}
-        ).first()
-        return None if row is None else StepState(**row._mapping)
-
     def claim_step(
         self, job_id: uuid.UUID, position: int, *, lease_s: float, with_data: bool = False
     ) -> StepState | None:
@@ -858,64 +711,34 @@ class JobRepository(_Repository):
 
         A step that is running under a live lease is not started: `attempt` stays None and
         `lease_expires_at` says until when it is held (None if a concurrent claim took it in
-        the meantime). The job's row stays locked until the transaction ends; on PostgreSQL
-        this is one statement, so it can run on its own (autocommit)."""
+        the meantime). One statement, which locks the job's row until the transaction ends,
+        so it can run on its own (autocommit)."""
         now = utcnow()
-        lease_until = now + timedelta(seconds=lease_s)
-        if self._on_postgresql:
-            params = {
-                "p_job_id": job_id,
-                "p_position": position,
-                "p_now": now,
-                "p_lease_until": lease_until,
-                "p_with_data": with_data,
-            }
-            row = self._claim_row(params)
-            if row is None:
-                return None
-            return StepState(
-                status=row.status,
-                pipeline_id=row.pipeline_id,
-                pipeline_version_id=row.pipeline_version_id,
-                payload=row.payload,
-                step_count=row.step_count,
-                step_status=row.step_status,
-                lease_expires_at=row.lease_expires_at,
-                attempt=row.attempt,
-                image=None
-                if row.image_id is None
-                else StoredImage(
-                    row.image_id, row.variant, row.content_type, row.size, row.data or b""
-                ),
-            )
-        state = self.step_state(job_id, position)
-        if state is None or not state.claimable(now):
-            return state
-        return dataclasses.replace(
-            state,
-            attempt=self.start_step(job_id, position, now, lease_until),
-            image=ImageRepository(self.session).current(job_id, with_data=with_data),
-        )
-
-    def _claim_row(self, params: dict[str, Any]) -> Any:
-        if self.session.get_bind().dialect.driver != "psycopg":
-            return self.session.execute(_CLAIM_STEP, params).first()
-        return _binary_row(self.session, _psycopg_sql(_CLAIM_STEP), params)
-
-    def start_step(
-        self, job_id: uuid.UUID, position: int, now: datetime, lease_until: datetime
-    ) -> int:
-        """Mark the step (and a queued job) running, leased until `lease_until`; returns the
-        attempt number, which fences off older attempts. Call under the job's row lock
-        (`step_state`)."""
         params = {
             "p_job_id": job_id,
             "p_position": position,
             "p_now": now,
-            "p_lease_until": lease_until,
+            "p_lease_until": now + timedelta(seconds=lease_s),
+            "p_with_data": with_data,
         }
-        self.session.execute(_START_JOB, params)
-        return int(self.session.execute(_START_STEP, params).scalar_one())
+        row = _binary_row(self.session, _psycopg_sql(_CLAIM_STEP), params)
+        if row is None:
+            return None
+        return StepState(
+            status=row.status,
+            pipeline_id=row.pipeline_id,
+            pipeline_version_id=row.pipeline_version_id,
+            payload=row.payload,
+            step_count=row.step_count,
+            step_status=row.step_status,
+            lease_expires_at=row.lease_expires_at,
+            attempt=row.attempt,
+            image=None
+            if row.image_id is None
+            else StoredImage(
+                row.image_id, row.variant, row.content_type, row.size, row.data or b""
+            ),
+        )
 
     def renew_leases(self, held: Iterable[tuple[uuid.UUID, int, int]], lease_s: float) -> int:
         """Extend to now + `lease_s` the leases of the running steps `held`, (job id, position,
@@ -964,39 +787,26 @@ class JobRepository(_Repository):
         The job's row is updated first, which takes the lock a claim takes too.
         """
         now = utcnow()
-        params = {
-            "p_job_id": job_id,
-            "p_position": position,
-            "p_attempt": attempt,
-            "p_duration_ms": duration_ms,
-            "p_payload": payload,
-            "p_output": output,
-            "p_status": JobStatus.SUCCEEDED if last else JobStatus.RUNNING,
-            "p_finished_at": now if last else None,
-            "p_now": now,
-        }
-        if self._on_postgresql:
-            content_type, data = image if image is not None else (None, None)
-            row = self.session.execute(
-                _FINISH_ATTEMPT,
-                {
-                    **params,
-                    "p_content_type": content_type,
-                    "p_size": None if data is None else len(data),
-                    "p_data": data,
-                    "p_has_image": image is not None,
-                },
-            ).one()
-            return bool(row.jobs == 1 and row.steps == 1)
-        job = self.session.execute(_FINISH_JOB, params)
-        if job.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        step = self.session.execute(_FINISH_STEP, params)
-        if step.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        if image is not None:
-            ImageRepository(self.session).put(job_id, PROCESSED, *image)
-        return True
+        content_type, data = image if image is not None else (None, None)
+        row = self.session.execute(
+            _FINISH_ATTEMPT,
+            {
+                "p_job_id": job_id,
+                "p_position": position,
+                "p_attempt": attempt,
+                "p_duration_ms": duration_ms,
+                "p_payload": payload,
+                "p_output": output,
+                "p_status": JobStatus.SUCCEEDED if last else JobStatus.RUNNING,
+                "p_finished_at": now if last else None,
+                "p_now": now,
+                "p_content_type": content_type,
+                "p_size": None if data is None else len(data),
+                "p_data": data,
+                "p_has_image": image is not None,
+            },
+        ).one()
+        return bool(row.jobs == 1 and row.steps == 1)
 
     def succeed(self, job: Job) -> None:
         now = utcnow()
@@ -1117,15 +927,9 @@ class JobRepository(_Repository):
         in turn, under the admission lock, and sees every job admitted before it, so that
         admissions never add up past the limit.
 
-        PostgreSQL: one round trip takes the lock (a transaction-level advisory lock), counts
-        and commits, so that the lock is held only while the server works, never while a
-        thread of ours waits for its turn to send the next statement."""
-        if not self._on_postgresql:
-            unfinished = self.count_unfinished()
-            if unfinished > limit:
-                return unfinished
-            self.session.commit()
-            return None
+        One round trip takes the lock (a transaction-level advisory lock), counts and
+        commits, so that the lock is held only while the server works, never while a thread of
+        ours waits for its turn to send the next statement."""
         driver = self.session.connection().connection.driver_connection
         sql = _ADMIT_AND_COMMIT.replace("{limit}", str(int(limit))).encode()
         try:
@@ -1187,31 +991,19 @@ class ImageRepository(_Repository):
     ) -> None:
         """Insert a new image from a file of `size` bytes, read from its current position.
 
-        On PostgreSQL the bytes stream in through COPY, a chunk at a time, so a large image is
-        never held in memory whole (nor as the hex text a bytea parameter would become).
+        The bytes stream in through binary COPY, a chunk at a time, so a large image is never
+        held in memory whole (nor as the hex text a bytea parameter would become, which
+        PostgreSQL parses three times slower than it stores binary).
         """
-        driver = self.session.get_bind().dialect.driver
-        if driver not in ("psycopg", "psycopg2"):
-            self.put(job_id, variant, content_type, file.read(size))
-            return
         dbapi = self.session.connection().connection.driver_connection
         assert dbapi is not None
         columns = "job_images (job_id, variant, content_type, size, data, created_at)"
-        with dbapi.cursor() as cursor:
-            if driver == "psycopg":
-                # Binary COPY: the bytes as they are (PostgreSQL parses text COPY's hex three
-                # times slower than it stores binary).
-                with cursor.copy(f"COPY {columns} FROM STDIN (FORMAT BINARY)") as copy:
-                    for chunk in _binary_copy_row(job_id, variant, content_type, file, size):
-                        copy.write(chunk)
-                return
-            row = _CopyRow(
-                f"{job_id}\t{_copy_text(variant)}\t{_copy_text(content_type)}\t{size}\t\\\\x",
-                file,
-                size,
-                f"\t{utcnow().isoformat()}\n",
-            )
-            cursor.copy_expert(f"COPY {columns} FROM STDIN", row, size=_COPY_CHUNK)
+        with (
+            dbapi.cursor() as cursor,
+            cursor.copy(f"COPY {columns} FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            for chunk in _binary_copy_row(job_id, variant, content_type, file, size):
+                copy.write(chunk)
 
     def get(self, job_id: uuid.UUID, variant: str) -> JobImage | None:
         return self.session.scalar(
@@ -1219,13 +1011,13 @@ class ImageRepository(_Repository):
         )
 
     def current(self, job_id: uuid.UUID, *, with_data: bool = False) -> StoredImage | None:
-        """The image the job's steps work on: the processed one once a step produced it."""
-        if with_data and self.session.get_bind().dialect.driver == "psycopg":
-            found = _binary_row(self.session, _CURRENT_IMAGE_DATA_SQL, (job_id,))
-            return None if found is None else StoredImage(*found)
-        stmt = _CURRENT_IMAGE_DATA if with_data else _CURRENT_IMAGE
-        row = self.session.execute(stmt, {"p_job_id": job_id}).first()
-        return None if row is None else StoredImage(*row)
+        """The image the job's steps work on: the processed one once a step produced it; its
+        bytes only if `with_data`."""
+        params = {"job_id": job_id, "with_data": with_data}
+        row = _binary_row(self.session, _CURRENT_IMAGE_SQL, params)
+        if row is None:
+            return None
+        return StoredImage(row.id, row.variant, row.content_type, row.size, row.data or b"")
 
 
 class CarDetectionRepository(_Repository):

@@ -1,4 +1,4 @@
-"""The one place configuration is read: the environment, with defaults that need no servers."""
+"""The one place configuration is read: the environment."""
 
 from __future__ import annotations
 
@@ -23,16 +23,18 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         PROJECT_ROOT / "var",
-        description="Folder of the embedded defaults: SQLite database, broker folders.",
+        description="Folder of local files: the data of the servers `make run` starts, the "
+        "workers' metrics.",
     )
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL (postgresql://... uses psycopg 3); unset means a SQLite "
-        "file under DATA_DIR.",
+        description="PostgreSQL URL (postgresql://... uses psycopg 3). `make run` sets it to "
+        "a private server's when unset; every other process needs it.",
     )
     broker_url: str | None = Field(
         None,
-        description="Celery broker URL; unset means kombu's filesystem transport under DATA_DIR.",
+        description="Redis URL of the Celery broker (redis://host:6379/0). `make run` sets it to "
+        "a private server's when unset; every other process needs it.",
     )
     queue_name: str = Field("pipeline", description="Celery queue the jobs and their steps go to.")
     database_wait_s: float = Field(
@@ -190,33 +192,38 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         """DATABASE_URL, a PostgreSQL URL without a driver taking psycopg 3 (which sends image
-        bytes as binary and prepares repeated statements); or the SQLite default."""
-        if self.database_url is None:
-            return f"sqlite:///{self.data_dir / 'pipeline.db'}"
+        bytes as binary and prepares repeated statements). Raises MissingSettingError if unset,
+        ValueError if it is not a PostgreSQL URL for psycopg 3."""
+        if not self.database_url:
+            raise MissingSettingError("DATABASE_URL")
         scheme, sep, rest = self.database_url.partition("://")
-        if sep and scheme in ("postgres", "postgresql"):
-            return f"postgresql+psycopg://{rest}"
-        return self.database_url
+        if not sep or scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
+            # The repositories use psycopg 3 itself (binary results, binary COPY).
+            raise ValueError(
+                f"DATABASE_URL must be postgresql://... or postgresql+psycopg://..., not {scheme}://"
+            )
+        return f"postgresql+psycopg://{rest}"
 
     @property
     def celery_broker_url(self) -> str:
-        return self.broker_url or "filesystem://localhost/"
-
-    @property
-    def broker_dir(self) -> Path:
-        return self.data_dir / "broker"
-
-    @property
-    def uses_filesystem_broker(self) -> bool:
-        return self.celery_broker_url.startswith("filesystem://")
+        """BROKER_URL. Raises MissingSettingError if unset."""
+        if not self.broker_url:
+            raise MissingSettingError("BROKER_URL")
+        return self.broker_url
 
     def ensure_dirs(self) -> None:
-        """Create the folders the embedded defaults write to."""
-        if self.database_url is None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.uses_filesystem_broker:
-            for sub in ("queue", "control", "processed"):
-                (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)
+        """Create the folder of local files."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+class MissingSettingError(RuntimeError):
+    """A setting the process cannot run without is unset."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is not set: `make run` sets it to the server it starts; "
+            "anywhere else set it (see the README's settings)"
+        )
 
 
 @lru_cache

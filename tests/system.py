@@ -139,11 +139,9 @@ class System:
             proc.wait()
 
 
-def bootstrap_sqlite(folder: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m common.bootstrap` with no DATABASE_URL nor BROKER_URL: the embedded default,
-    an SQLite file in `folder` (DATA_DIR)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
-    env["DATA_DIR"] = str(folder)
+def run_bootstrap(database_url: str) -> subprocess.CompletedProcess[str]:
+    """`python -m common.bootstrap` (migrations, then the test pipeline) on `database_url`."""
+    env = {**os.environ, "DATABASE_URL": database_url}
     return subprocess.run(
         [sys.executable, "-m", "common.bootstrap"],
         cwd=ROOT,

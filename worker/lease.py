@@ -76,8 +76,6 @@ def check_visibility_timeout(settings: Settings) -> str | None:
     delivery from running the step again, but each one costs a deferral, and only a timeout
     above `longest_task_s` makes them rare.
     """
-    if settings.uses_filesystem_broker:
-        return None  # no visibility timeout: a message is redelivered only on restart
     longest = longest_task_s(settings)
     if settings.broker_visibility_timeout_s >= longest:
         return None

@@ -7,17 +7,22 @@ import socketserver
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
 from common.bootstrap import CAR_PIPELINE_ID, alembic_config, ensure_car_pipeline
 from tests.conftest import TEST_ENV, count_rows
-from tests.system import ROOT, bootstrap_sqlite, free_port, make_env, wait_until
+from tests.servers import Servers
+from tests.system import ROOT, free_port, make_env, run_bootstrap, wait_until
+
+pytestmark = pytest.mark.system
 
 
 def test_migrations_match_the_models() -> None:
@@ -34,17 +39,33 @@ def test_bootstrap_again_keeps_every_row() -> None:
     assert {table: count_rows(table) for table in before} == before
 
 
-def test_bootstrap_creates_the_car_pipeline_on_a_fresh_sqlite_database(tmp_path: Path) -> None:
+@pytest.fixture
+def fresh_database(servers: Servers) -> Iterator[str]:
+    """The URL of an empty database of its own."""
+    name = f"pipelines_fresh_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(servers.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield servers.database_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_bootstrap_creates_the_car_pipeline_on_a_fresh_database(fresh_database: str) -> None:
     for _ in range(2):  # the second run finds everything in place
-        done = bootstrap_sqlite(tmp_path)
+        done = run_bootstrap(fresh_database)
         assert done.returncode == 0, done.stderr
 
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'pipeline.db'}")
+    engine = sa.create_engine(fresh_database)
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT id, name, config FROM pipelines")).all()
         revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    engine.dispose()
     assert [(row.id, row.name) for row in rows] == [(CAR_PIPELINE_ID, "car-detection")]
-    assert '"model.detect_car@v1"' in rows[0].config
+    assert rows[0].config["steps"][1]["type"] == "model.detect_car@v1"
     assert revision == ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert "already present" in done.stderr
 
@@ -65,10 +86,15 @@ def test_a_pipeline_added_after_the_seed_gets_the_next_id() -> None:
 class _Forward(socketserver.BaseRequestHandler):
     """Relays one client connection to the real PostgreSQL, both ways."""
 
-    target: tuple[str, int]
+    target: tuple[str, int] | str  # host and port, or the path of a Unix socket
 
     def handle(self) -> None:
-        with socket.create_connection(self.target) as upstream:
+        if isinstance(self.target, str):
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+        else:
+            upstream = socket.create_connection(self.target)
+        with upstream:
 
             def pump(source: socket.socket, sink: socket.socket) -> None:
                 while data := source.recv(65536):
@@ -85,7 +111,9 @@ class _Forward(socketserver.BaseRequestHandler):
 def postgres_on(port: int) -> Iterator[None]:
     """From now on, 127.0.0.1:`port` answers as the test PostgreSQL does."""
     url = sa.make_url(TEST_ENV["DATABASE_URL"])
-    handler = type("Forward", (_Forward,), {"target": (url.host, url.port or 5432)})
+    socket_dir = url.query.get("host")  # the private server listens on a Unix socket
+    target = f"{socket_dir}/.s.PGSQL.5432" if socket_dir else (url.host, url.port or 5432)
+    handler = type("Forward", (_Forward,), {"target": target})
     server = socketserver.ThreadingTCPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -98,7 +126,8 @@ def postgres_on(port: int) -> Iterator[None]:
 
 def bootstrap(port: int, wait_s: float, log: Path) -> subprocess.Popen[bytes]:
     """`python -m common.bootstrap` against the test database, reached through `port`."""
-    url = sa.make_url(TEST_ENV["DATABASE_URL"]).set(port=port)
+    url = sa.make_url(TEST_ENV["DATABASE_URL"]).set(host="127.0.0.1", port=port)
+    url = url.difference_update_query(["host"])
     env = make_env(
         {
             **TEST_ENV,

@@ -1,43 +1,26 @@
 """A job's life as the gateway and the workers write it (insert, claim a step, record its
-result), on PostgreSQL, where each is one statement, and on SQLite, where it takes several:
-both must leave the same rows."""
+result), each one statement: the rows each leaves."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.bootstrap import CAR_PIPELINE_ID
-from common.db import make_engine
 from common.models import Job, JobImage, JobStatus, StepStatus, utcnow
 from common.repositories import ORIGINAL, PROCESSED, JobRepository, PipelineRepository
-from tests.system import bootstrap_sqlite
 
 STEP_TYPES = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
 LEASE_S = 30.0
 LAPSED = -1.0  # a lease that has lapsed already: its run is taken for dead by the next claim
 
 
-def sqlite_session(folder: Path) -> Iterator[Session]:
-    done = bootstrap_sqlite(folder)
-    assert done.returncode == 0, done.stderr
-    engine = make_engine(f"sqlite:///{folder / 'pipeline.db'}")
-    with Session(engine) as session:
-        yield session
-    engine.dispose()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
-    if request.param == "sqlite":
-        yield from sqlite_session(tmp_path)
-        return
-    session = request.getfixturevalue("session")
+@pytest.fixture
+def db(session: Session) -> Iterator[Session]:
     try:
         yield session
     finally:

@@ -1,12 +1,11 @@
 """Migration 0004 on a database holding data from revision 0003: every pipeline gets version 1,
-every job is pinned to it, and nothing is lost (PostgreSQL, and SQLite for `make run`)."""
+every job is pinned to it, and nothing is lost."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +13,7 @@ from alembic import command
 
 from common.bootstrap import alembic_config
 from common.db import make_engine
-from tests.conftest import PG_ADMIN_URL
+from tests.servers import Servers
 
 LEGACY_CONFIG = {
     "steps": '{"1": "ImageHandler", "2": "MachineLearningModelRequest", "3": "SaveCarDetection"}',
@@ -23,19 +22,14 @@ LEGACY_CONFIG = {
 CHILD_TABLES = ("job_steps", "job_images", "car_detections")
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+@pytest.fixture
+def engine(servers: Servers) -> Iterator[sa.Engine]:
     """An empty scratch database of its own (with the app's engine settings)."""
-    if request.param == "sqlite":
-        scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
-        yield scratch
-        scratch.dispose()
-        return
     name = f"pipelines_migration_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(servers.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    scratch = make_engine(sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(False))
+    scratch = make_engine(servers.database_url(name))
     try:
         yield scratch
     finally:
@@ -55,7 +49,7 @@ def migrate(engine: sa.Engine, revision: str, *, down: bool = False) -> None:
 def insert_0003_data(engine: sa.Engine) -> list[str]:
     """Two pipelines as revision 0003 stored them, and a finished job of the first one."""
     job_id = uuid.uuid4()
-    jid = job_id.hex if engine.dialect.name == "sqlite" else str(job_id)
+    jid = str(job_id)
     now = "2026-11-01 10:00:00+00:00"
     with engine.begin() as conn:
         conn.execute(
@@ -164,10 +158,9 @@ def test_after_upgrade_a_job_must_name_an_existing_version(engine: sa.Engine) ->
     # Then: a version that does not exist is refused
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(sa.text(insert.format(column="pipeline_version_id, ", value="999, ")), values)
-    # and on PostgreSQL none at all (SQLite keeps the column nullable: see the migration)
-    if engine.dialect.name == "postgresql":
-        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-            conn.execute(sa.text(insert.format(column="", value="")), values)
+    # and none at all
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(insert.format(column="", value="")), values)
 
 
 def test_downgrade_and_upgrade_again_keep_every_row(engine: sa.Engine) -> None:

@@ -19,10 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE job_images ALTER COLUMN data SET STORAGE EXTERNAL")
+    op.execute("ALTER TABLE job_images ALTER COLUMN data SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE job_images ALTER COLUMN data SET STORAGE EXTENDED")
+    op.execute("ALTER TABLE job_images ALTER COLUMN data SET STORAGE EXTENDED")

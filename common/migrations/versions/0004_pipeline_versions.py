@@ -24,7 +24,6 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 
 
 def upgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
     op.create_table(
         "pipeline_versions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -51,30 +50,19 @@ def upgrade() -> None:
         "SELECT id, 1, config, created_at FROM pipelines"
     )
 
-    if sqlite:
-        # SQLite adds a NOT NULL or constrained column only by rebuilding the table, and dropping
-        # `jobs` with foreign keys on would cascade-delete its steps, images and detections. So
-        # there the column is added in place with its reference, and stays nullable in the
-        # schema (the code always sets it).
-        op.execute(
-            "ALTER TABLE jobs ADD COLUMN pipeline_version_id INTEGER "
-            "REFERENCES pipeline_versions (id)"
-        )
-    else:
-        op.add_column("jobs", sa.Column("pipeline_version_id", sa.Integer(), nullable=True))
+    op.add_column("jobs", sa.Column("pipeline_version_id", sa.Integer(), nullable=True))
     op.execute(
         "UPDATE jobs SET pipeline_version_id = (SELECT v.id FROM pipeline_versions v "
         "WHERE v.pipeline_id = jobs.pipeline_id AND v.version = 1)"
     )
-    if not sqlite:
-        op.alter_column("jobs", "pipeline_version_id", existing_type=sa.Integer(), nullable=False)
-        op.create_foreign_key(
-            op.f("fk_jobs_pipeline_version_id_pipeline_versions"),
-            "jobs",
-            "pipeline_versions",
-            ["pipeline_version_id"],
-            ["id"],
-        )
+    op.alter_column("jobs", "pipeline_version_id", existing_type=sa.Integer(), nullable=False)
+    op.create_foreign_key(
+        op.f("fk_jobs_pipeline_version_id_pipeline_versions"),
+        "jobs",
+        "pipeline_versions",
+        ["pipeline_version_id"],
+        ["id"],
+    )
     # Listing pages newest first with ties broken by id. These cover the single-column indexes
     # they replace, which leaves inserts no more indexes to keep up than before.
     op.create_index("ix_jobs_created_at_id", "jobs", ["created_at", "id"], unique=False)
@@ -87,20 +75,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Only the current config of each pipeline survives (as `pipelines.config`, as before).
-    sqlite = op.get_bind().dialect.name == "sqlite"
     op.create_index("ix_jobs_pipeline_id", "jobs", ["pipeline_id"], unique=False)
     op.create_index("ix_jobs_created_at", "jobs", ["created_at"], unique=False)
     op.drop_index("ix_jobs_pipeline_id_created_at_id", table_name="jobs")
     op.drop_index("ix_jobs_created_at_id", table_name="jobs")
-    if sqlite:  # in place, for the reason given in upgrade()
-        op.execute("ALTER TABLE jobs DROP COLUMN pipeline_version_id")
-        op.execute("ALTER TABLE pipelines DROP COLUMN archived_at")
-        op.execute("ALTER TABLE pipelines DROP COLUMN current_version")
-    else:
-        op.drop_constraint(
-            op.f("fk_jobs_pipeline_version_id_pipeline_versions"), "jobs", type_="foreignkey"
-        )
-        op.drop_column("jobs", "pipeline_version_id")
-        op.drop_column("pipelines", "archived_at")
-        op.drop_column("pipelines", "current_version")
+    op.drop_constraint(
+        op.f("fk_jobs_pipeline_version_id_pipeline_versions"), "jobs", type_="foreignkey"
+    )
+    op.drop_column("jobs", "pipeline_version_id")
+    op.drop_column("pipelines", "archived_at")
+    op.drop_column("pipelines", "current_version")
     op.drop_table("pipeline_versions")

@@ -21,12 +21,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("job_steps", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True)
-        )
+    op.add_column(
+        "job_steps", sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("job_steps", schema=None) as batch_op:
-        batch_op.drop_column("lease_expires_at")
+    op.drop_column("job_steps", "lease_expires_at")
