@@ -186,8 +186,11 @@ def test_ctrl_c_stops_every_process(make_run: Running) -> None:
     assert "Warm shutdown" in log
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{make_run.api_url}/health", timeout=2)
-    # The servers too: PostgreSQL (which runs in a session of its own) and Redis.
-    assert not (make_run.data_dir / "postgres" / "postmaster.pid").exists(), log[-3000:]
+    # The servers too, last: PostgreSQL (which runs in a session of its own) and Redis.
+    postmaster = make_run.data_dir / "postgres" / "postmaster.pid"
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: not postmaster.exists(), 30, "PostgreSQL stopped", interval=0.2)
+    assert not postmaster.exists(), make_run.log.read_text(errors="replace")[-3000:]
     assert "stopping Redis" in log
 
 

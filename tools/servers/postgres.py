@@ -71,9 +71,14 @@ class Postgres:
         self._pg_ctl("-w", "-m", "fast", "restart", "-l", str(self.folder / "log"))
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are ended); nothing if it is not up."""
-        if self.running():
-            self._pg_ctl("-w", "-m", "fast", "stop")
+        """Stop the server (fast shutdown: open sessions are ended) and wait until it has;
+        nothing if it is not up. Raises RuntimeError with pg_ctl's words if it would not."""
+        pidfile = self.folder / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        done = self._pg_ctl("-w", "-t", "60", "-m", "fast", "stop", check=False)
+        if done.returncode != 0 and pidfile.exists() and self.running():
+            raise RuntimeError(f"PostgreSQL in {self.folder} did not stop: {done.stderr.strip()}")
 
     def log(self) -> str:
         path = self.folder / "log"
