@@ -19,6 +19,7 @@ from tests import images
 from tests.api.helpers import assert_error, spy_on_queue, stored_rows, submit, wait_until_idle
 from tests.api.product import drop_queue, side_api, unique
 from tests.api.test_bursts import fail_again, failed_job, failing_pipeline
+from tests.rows import add_job
 from tests.system import System, wait_for_job
 
 
@@ -36,7 +37,7 @@ def one_waiting_job() -> Iterator[None]:
     """A queued job that no worker was told about; it fails at the end so nothing waits on it."""
     wait_until_idle()
     with session_scope() as session:
-        job_id = JobRepository(session).add(1, ["image.fit@v1"]).id
+        job_id = add_job(session, 1, ["image.fit@v1"]).id
     try:
         yield
     finally:

@@ -22,6 +22,7 @@ from common.repositories import (
     JobRepository,
     PipelineRepository,
 )
+from tests.rows import add_job
 
 STEP_TYPES = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
 
@@ -37,7 +38,7 @@ def db(session: Session) -> Iterator[Session]:
 
 @pytest.fixture
 def job(db: Session) -> Job:
-    return JobRepository(db).add(CAR_PIPELINE_ID, STEP_TYPES)
+    return add_job(db, CAR_PIPELINE_ID, STEP_TYPES)
 
 
 def image_rows(db: Session, job_id: uuid.UUID) -> int:

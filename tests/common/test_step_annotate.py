@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from common.bootstrap import CAR_PIPELINE_ID
 from common.pipeline import CarDetection, Detection, StepContext, StepError
 from common.pipeline.steps.image_annotate import AnnotateImage, AnnotateParams, annotate_image
-from common.repositories import ImageRepository, JobRepository
+from common.repositories import ImageRepository
 from common.settings import get_settings
 from tests import images
+from tests.rows import add_job
 
 GREY = (128, 128, 128)
 RED = (255, 0, 0)
@@ -104,7 +105,7 @@ def test_undecodable_image_fails_the_step() -> None:
 def test_step_stores_the_annotated_variant_and_returns_the_data_unchanged(
     db: Session, detection: Detection | None
 ) -> None:
-    job = JobRepository(db).add(CAR_PIPELINE_ID, ["image.annotate@v1"])
+    job = add_job(db, CAR_PIPELINE_ID, ["image.annotate@v1"])
     data = CarDetection(
         image=images.solid(64, 48, GREY, "JPEG"), content_type="image/jpeg", detection=detection
     )
@@ -123,7 +124,7 @@ def test_step_stores_the_annotated_variant_and_returns_the_data_unchanged(
 
 
 def test_step_run_twice_replaces_its_variant(db: Session) -> None:
-    job = JobRepository(db).add(CAR_PIPELINE_ID, ["image.annotate@v1"])
+    job = add_job(db, CAR_PIPELINE_ID, ["image.annotate@v1"])
     data = CarDetection(image=images.solid(64, 48, GREY), content_type="image/png")
     step = AnnotateImage(AnnotateParams())
     with httpx.Client() as http:

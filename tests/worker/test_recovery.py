@@ -16,6 +16,7 @@ from common.queue import make_celery, queue_depth
 from common.repositories import JobRepository
 from common.settings import get_settings
 from tests.conftest import TEST_ENV
+from tests.rows import add_job
 from worker.recovery import sweep
 
 pytestmark = pytest.mark.system
@@ -54,8 +55,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]:
 
 def make_job(*, status: str, idle_s: float, enqueued: bool = True, count: int = 1) -> uuid.UUID:
     with session_scope() as session:
-        jobs = JobRepository(session)
-        job = jobs.add(1, STEPS)
+        job = add_job(session, 1, STEPS)
         job.status = status
         job.updated_at = utcnow() - timedelta(seconds=idle_s)
         job.enqueue_count = count

@@ -23,6 +23,7 @@ from tests import images
 from tests.conftest import API_PORT, TEST_ENV
 from tests.e2e.test_car_pipeline import submit
 from tests.hostile.corpus import png
+from tests.rows import add_job
 from tests.system import System, free_port, make_env, wait_for_job
 
 
@@ -145,8 +146,7 @@ def test_a_run_delivered_again_goes_on_past_the_steps_it_finds_done(
     # A job whose first step succeeded and whose second did not start, as when a task running
     # both is delivered again after a worker died between them. No task was sent for it.
     with session_scope() as setup:
-        jobs = JobRepository(setup)
-        job = jobs.add(pipeline_id, ["image.fit@v1", "image.grayscale@v1"])
+        job = add_job(setup, pipeline_id, ["image.fit@v1", "image.grayscale@v1"])
         ImageRepository(setup).put(job.id, "original", "image/jpeg", images.jpeg(seed=23))
         job.steps[0].status = "succeeded"
         job_id = str(job.id)
@@ -256,7 +256,7 @@ def test_malformed_task_arguments_are_refused_and_change_no_job(
 ) -> None:
     # A queued job no task was sent for: only the malformed task could touch it.
     with session_scope() as session:
-        job = JobRepository(session).add(1, ["image.fit@v1", "model.detect_car@v1", "x@v1"])
+        job = add_job(session, 1, ["image.fit@v1", "model.detect_car@v1", "x@v1"])
         ImageRepository(session).put(job.id, "original", "image/jpeg", images.jpeg(seed=21))
         job_id = str(job.id)
     sent = [job_id if arg == "JOB" else arg for arg in args]
