@@ -3,10 +3,11 @@
     make soak                      # 3 minutes
     python -m bench.soak --seconds 60 --rate 8 --fault-rate 0.1
 
-Starts its own database (on the machine's PostgreSQL), the model mock with injected faults, two
-Celery workers and the API; kills a worker (SIGKILL) or one of its pool processes every few
-seconds; then waits for every job to end and prints what happened. Exits 1 if a job was lost or
-has more than one result.
+Starts its own database and queue, on the servers SOAK_POSTGRES_URL and SOAK_REDIS_URL name or
+else on a private PostgreSQL and Redis (tools/servers) started for the run, the model mock with
+injected faults, two Celery workers and the API; kills a worker (SIGKILL) or one of its pool
+processes every few seconds; then waits for every job to end and prints what happened. Exits 1
+if a job was lost or has more than one result.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -31,11 +33,9 @@ import sqlalchemy as sa
 
 from tests import images
 from tests.system import System, free_port, make_env
+from tools.servers.postgres import Postgres
+from tools.servers.redis import Redis
 
-ADMIN_URL = os.environ.get(
-    "SOAK_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-BROKER_URL = os.environ.get("SOAK_REDIS_URL", "redis://127.0.0.1:6379/14")
 WORKERS = ("worker-a", "worker-b")
 
 
@@ -140,19 +140,44 @@ def report(
     return figures, lost == 0 and duplicated == 0
 
 
+def servers(stack: ExitStack) -> tuple[str, str]:
+    """The PostgreSQL URL to create the run's database with, and the broker's URL: those
+    SOAK_POSTGRES_URL and SOAK_REDIS_URL give, or private servers stopped with `stack`."""
+    folder = Path(tempfile.mkdtemp(prefix="soak-servers-"))
+    admin_url = os.environ.get("SOAK_POSTGRES_URL")
+    if not admin_url:
+        postgres = Postgres(folder / "postgres")
+        postgres.start()
+        stack.callback(postgres.stop)
+        admin_url = postgres.url()
+    broker_url = os.environ.get("SOAK_REDIS_URL")
+    if not broker_url:
+        redis = Redis(folder / "redis", persist=False)
+        redis.start()
+        stack.callback(redis.stop)
+        broker_url = redis.url(14)
+    return admin_url, broker_url
+
+
 def main() -> int:
     args = parse_args()
+    with ExitStack() as stack:
+        admin_url, broker_url = servers(stack)
+        return soak(args, admin_url, broker_url)
+
+
+def soak(args: argparse.Namespace, admin_url: str, broker_url: str) -> int:
     run_id = uuid.uuid4().hex[:8]
     database = f"pipelines_soak_{run_id}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    database_url = sa.make_url(ADMIN_URL).set(database=database).render_as_string(False)
+    database_url = sa.make_url(admin_url).set(database=database).render_as_string(False)
     mock_port, api_port = free_port(), free_port()
     env = make_env(
         {
             "DATABASE_URL": database_url,
-            "BROKER_URL": BROKER_URL,
+            "BROKER_URL": broker_url,
             "QUEUE_NAME": f"soak-{run_id}",
             "DATA_DIR": tempfile.mkdtemp(prefix="soak-"),
             "MODEL_URL": f"http://127.0.0.1:{mock_port}",
