@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from tests.chaos import audit
@@ -23,6 +24,8 @@ from tests.chaos.hosts import Cluster, chaos_cluster
 from tests.chaos.load import QueueWatch, Uploads, upload
 from tests.faults.harness import settle
 from tests.system import wait_until
+
+pytestmark = pytest.mark.system
 
 JOBS = int(os.environ.get("CHAOS_JOBS", "100"))
 SETTLE_S = 240.0

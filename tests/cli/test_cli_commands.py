@@ -16,6 +16,8 @@ from tests.cli.helpers import json_of, pipectl
 from tests.hostile.corpus import png
 from tests.system import wait_for_job
 
+pytestmark = pytest.mark.usefixtures("system")  # the CLI talks to the API
+
 
 @pytest.fixture
 def photo(tmp_path: Path) -> Path:

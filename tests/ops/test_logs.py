@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import TEST_ENV
 from tests.ops.helpers import run_jobs
@@ -41,6 +42,7 @@ def test_a_job_id_is_on_lines_of_every_service(api: httpx.Client, system: System
     )
 
 
+@pytest.mark.system  # Flower connects to the broker
 def test_flower_logs_json_lines_under_log_format_json(tmp_path: Path) -> None:
     # Given: Flower alone on the test broker, as compose runs it (LOG_FORMAT=json)
     env = make_env({**TEST_ENV, "LOG_FORMAT": "json", "FLOWER_BASIC_AUTH": "ops:flower-logs"})

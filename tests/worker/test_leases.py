@@ -30,6 +30,8 @@ from tests.system import System, free_port, make_env, wait_for_job, wait_until
 from worker import logcontext
 from worker.lease import check_visibility_timeout, longest_task_s
 
+pytestmark = pytest.mark.system
+
 LEASE = {
     "STEP_LEASE_S": "2",
     "RECOVERY_GRACE_S": "3",
