@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-browser run migrate test chaos soak bench lint format lock clean
+.PHONY: install install-browser run migrate test chaos soak bench lint format docs lock clean
 
 install: $(STAMP)
 
@@ -51,6 +51,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Write the generated references, docs/configuration.md and docs/steps.md, from the code.
+docs: install
+	$(BIN)/python -m tools.docs
 
 ## Pin what the image and CI's production check install (requirements.lock) from pyproject.toml;
 ## keeps the pins that still fit (LOCK_ARGS=--upgrade moves every package to its newest release).

@@ -40,13 +40,14 @@ class Settings(BaseSettings):
     database_wait_s: float = Field(
         60.0,
         ge=0,
-        description="How long `python -m common.bootstrap` waits for the database to accept "
-        "connections (a server still starting, as on compose's first `up`).",
+        description="How long `python -m common.bootstrap` (compose's `prestart`) waits for the "
+        "database to accept connections (a server still starting, as on compose's first `up`), "
+        "seconds.",
     )
 
     model_url: str = Field("http://127.0.0.1:8001", description="Base URL of the model server.")
     model_timeout_s: float = Field(
-        10.0, gt=0, description="Timeout of one call to the model server."
+        10.0, gt=0, description="Timeout of one call to the model server, seconds."
     )
     webhook_secret: SecretStr = Field(
         SecretStr(""),
@@ -60,19 +61,27 @@ class Settings(BaseSettings):
         "pipeline author can then reach anything listening in these networks.",
     )
     step_max_retries: int = Field(
-        3, ge=0, description="Retries of a step that failed for a transient reason."
+        3,
+        ge=0,
+        description="Retries of a step that failed for a passing reason (a timeout, a 5xx, a "
+        "refused connection).",
     )
     step_retry_backoff_s: float = Field(
-        0.5, ge=0, description="First retry delay; it doubles each retry, with jitter."
+        0.5, ge=0, description="First retry delay, seconds; it doubles each retry, with jitter."
     )
     db_outage_max_retries: int = Field(
-        30, ge=0, description="Retries of a task that could not reach the database."
+        30,
+        ge=0,
+        description="Retries of a task that could not reach the database (backoff capped at 10 s).",
     )
     recovery_grace_s: float = Field(
-        60.0, gt=0, description="An unfinished job that has not moved this long is re-enqueued."
+        60.0,
+        gt=0,
+        description="An unfinished job that has not moved this long (seconds) is handed over "
+        "again.",
     )
     recovery_interval_s: float = Field(
-        10.0, gt=0, description="How often each worker runs the recovery sweep."
+        10.0, gt=0, description="How often each worker runs the recovery sweep, seconds."
     )
     recovery_max_enqueues: int = Field(
         5, ge=1, description="Hand-overs to the broker after which a job that never finishes fails."
@@ -80,8 +89,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(
         300,
         gt=0,
-        description="Redis: an unacknowledged task is delivered again after this long; keep it "
-        "above the longest a task may run (the worker warns at start if it is not).",
+        description="Redis: a task taken but not acknowledged is delivered again after this long, "
+        "seconds; keep it above the longest a task may run (the worker logs an error at start "
+        "if it is not).",
     )
     broker_socket_timeout_s: float = Field(
         10.0,
@@ -116,13 +126,18 @@ class Settings(BaseSettings):
     step_lease_s: float = Field(
         30.0,
         gt=0,
-        description="A running step's claim holds it this long, renewed every third of it while "
-        "it runs; a step whose worker died is run again once its lease lapsed.",
+        description="A running step's lease, seconds: its claim holds the step this long, renewed "
+        "every third of it while it runs; a step whose worker died is run again once its lease "
+        "lapsed.",
     )
 
-    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, gt=0, description="Largest accepted upload, bytes (20 MiB)."
+    )
     max_image_pixels: int = Field(
-        50_000_000, gt=0, description="Largest accepted image in pixels (width x height)."
+        50_000_000,
+        gt=0,
+        description="Largest accepted image in pixels (width x height), read from its header.",
     )
     max_image_side: int = Field(16384, gt=0, description="Largest accepted width or height, px.")
     accepted_image_formats: str = Field(
@@ -131,17 +146,23 @@ class Settings(BaseSettings):
     )
     api_keys: SecretStr = Field(
         SecretStr(""),
-        description="API keys, comma-separated; hashed at start-up. Empty with no API_KEY_HASHES "
-        "means no key is required.",
+        description="Plain API keys, comma-separated, hashed at start-up (for development; prefer "
+        "API_KEY_HASHES). With both empty no key is required.",
     )
     api_key_hashes: str = Field(
         "", description="SHA-256 hex digests of API keys, comma-separated (sha256sum of the key)."
     )
     max_queued_jobs: int = Field(
-        10_000, gt=0, description="Queued jobs at which new submissions get 503 + Retry-After."
+        10_000,
+        gt=0,
+        description="Most unfinished (queued or running) jobs; submissions beyond get 503 "
+        "queue_full with Retry-After.",
     )
     queue_depth_cache_s: float = Field(
-        0.5, ge=0, description="How long the gateway reuses its count of queued jobs."
+        0.5,
+        ge=0,
+        description="How long the gateway reuses its count of unfinished jobs to refuse early, "
+        "seconds.",
     )
     api_db_statement_timeout_s: float = Field(
         30.0,
@@ -156,7 +177,9 @@ class Settings(BaseSettings):
         "lock, e.g. a row another session holds (503 database_busy); 0 means no limit.",
     )
     compat_wait_s: float = Field(
-        30.0, gt=0, description="How long POST /process_image/ waits for its job to finish."
+        30.0,
+        gt=0,
+        description="How long POST /process_image/ waits for its job to finish, seconds.",
     )
     max_wait_s: float = Field(
         30.0, ge=0, description="Longest wait a client may ask of POST /jobs?wait=N, in seconds."
@@ -166,7 +189,9 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Log level of every process.")
     log_format: Literal["text", "json"] = Field(
-        "text", description="Log lines: readable text, or one JSON object per line."
+        "text",
+        description="Log lines: `text`, readable lines; `json`, one JSON object per line "
+        "(compose).",
     )
     worker_metrics_port: int = Field(
         9808,
@@ -175,7 +200,8 @@ class Settings(BaseSettings):
         description="Port of a worker's Prometheus endpoint (its main process); 0 turns it off.",
     )
     worker_metrics_host: str = Field(
-        "127.0.0.1", description="Address the worker's Prometheus endpoint listens on."
+        "127.0.0.1",
+        description="Address the worker's Prometheus endpoint listens on (0.0.0.0 in compose).",
     )
 
     @field_validator("webhook_allowed_networks")

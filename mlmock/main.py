@@ -35,16 +35,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class MockSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLMOCK_", extra="ignore")
 
-    seed: int | None = None
-    null_rate: float = Field(0.5, ge=0, le=1)
-    latency_ms: float = Field(0, ge=0)
-    fault_rate: float = Field(0, ge=0, le=1)
-    faults: str = Field(
-        "error,malformed,slow", pattern=r"^(error|malformed|slow)(,(error|malformed|slow))*$"
+    seed: int | None = Field(
+        None,
+        description="Unset: random answers; set: the same image always gets the same answer.",
     )
-    slow_ms: float = Field(15000, ge=0)
-    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
-    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    null_rate: float = Field(0.5, ge=0, le=1, description="Share of `null` (no car) answers.")
+    latency_ms: float = Field(0, ge=0, description="Delay added to every answer, ms.")
+    fault_rate: float = Field(
+        0, ge=0, le=1, description="Share of requests that get one of MLMOCK_FAULTS."
+    )
+    faults: str = Field(
+        "error,malformed,slow",
+        pattern=r"^(error|malformed|slow)(,(error|malformed|slow))*$",
+        description="Which faults, comma-separated: `error` (HTTP 503), `malformed` (a 200 "
+        "whose body is not JSON), `slow` (the answer comes after MLMOCK_SLOW_MS).",
+    )
+    slow_ms: float = Field(15000, ge=0, description="Delay of a `slow` fault, ms.")
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias="LOG_FORMAT", description="As for the services."
+    )
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL", description="As for the services.")
 
     @property
     def fault_kinds(self) -> list[str]:
