@@ -129,3 +129,15 @@ def test_every_relative_link_and_anchor_resolves(path: Path) -> None:
         elif fragment and linked.suffix == ".md" and fragment not in _anchors(linked):
             broken.append(f"{target}: no such heading in {linked.name}")
     assert broken == [], f"{path.name}: " + "; ".join(broken)
+
+
+SNIPPET = re.compile(r"^<!-- from (\S+) -->\n```\w*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def test_development_walkthrough_shows_code_as_it_is_in_the_files_it_names() -> None:
+    text = (PROJECT_ROOT / "docs" / "development.md").read_text()
+    snippets = SNIPPET.findall(text)
+    assert len(snippets) >= 5
+
+    for source, code in snippets:
+        assert code in (PROJECT_ROOT / source).read_text(), f"{source} no longer holds:\n{code}"
