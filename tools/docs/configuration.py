@@ -41,6 +41,28 @@ OTHER_VARIABLES = {
         "when unset. See [Metrics](operations.md#metrics).",
     ),
 }
+# Where the docs say more about a setting: a link after its meaning. A name that is no longer a
+# setting fails `make docs`.
+SEE_ALSO = {
+    "webhook_secret": "api.md#webhooks",
+    "webhook_allowed_networks": "api.md#webhooks",
+    "api_keys": "api.md#api-keys",
+    "api_key_hashes": "api.md#api-keys",
+    "max_queued_jobs": "api.md#backpressure",
+    "queue_depth_cache_s": "api.md#backpressure",
+    "recovery_grace_s": "operations.md#when-things-break",
+    "recovery_interval_s": "operations.md#when-things-break",
+    "recovery_max_enqueues": "operations.md#when-things-break",
+    "broker_visibility_timeout_s": "operations.md#when-things-break",
+    "step_lease_s": "operations.md#when-things-break",
+    "broker_socket_timeout_s": "operations.md#faults-across-hosts",
+    "broker_health_check_s": "operations.md#faults-across-hosts",
+    "database_connect_timeout_s": "operations.md#faults-across-hosts",
+    "database_tcp_timeout_s": "operations.md#faults-across-hosts",
+    "database_idle_in_transaction_s": "operations.md#faults-across-hosts",
+    "log_format": "operations.md#logs",
+    "worker_metrics_port": "operations.md#metrics",
+}
 TABLE = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
 
 
@@ -65,7 +87,10 @@ def settings_rows(cls: type[BaseSettings]) -> list[str]:
         alias = info.validation_alias if isinstance(info.validation_alias, str) else None
         variable = alias or (prefix + name).upper()
         default = _default(info.get_default(call_default_factory=True))
-        rows.append(f"| `{variable}` | {default} | {cell(info.description)} |")
+        meaning = cell(info.description)
+        if cls is Settings and name in SEE_ALSO:
+            meaning += f" [More]({SEE_ALSO[name]})."
+        rows.append(f"| `{variable}` | {default} | {meaning} |")
     return rows
 
 
@@ -85,7 +110,11 @@ def _run_rows(procfile: Path) -> list[str]:
 
 
 def configuration_md() -> str:
-    """The text of docs/configuration.md."""
+    """The text of docs/configuration.md. Raises ValueError for a setting without a
+    description, a Procfile variable without a meaning, or a SEE_ALSO name no setting has."""
+    unknown = set(SEE_ALSO) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(f"SEE_ALSO names settings that do not exist: {sorted(unknown)}")
     lines = [
         GENERATED,
         "",
