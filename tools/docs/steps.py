@@ -1,22 +1,20 @@
 """docs/steps.md: every step type and data type of the step registry, from their manifests.
 
-A step's parameters and output are shown from their pydantic models' JSON Schema (the same
-schema GET /steps serves): type, limits, default, description.
+A step's parameters and output are shown from their pydantic models' JSON Schema, and the data
+types from the catalogue GET /steps serves (api/catalogue.py): type, limits, default, description.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel
 
-from common.pipeline import ImageData, NoOutput, Registry, default_registry
+from api.catalogue import DataTypeInfo, build_catalogue
+from common.pipeline import NoOutput, Registry, default_registry
 from common.pipeline.registry import AnyStep
 from tools.docs.markdown import GENERATED, anchor, cell, code, rule
 
-# "common.pipeline.datatypes.Detection | None" reads as "Detection | None".
-_MODULE_PATH = re.compile(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_])")
 _LIMITS = (
     ("minimum", "≥ {}"),
     ("exclusiveMinimum", "> {}"),
@@ -81,24 +79,16 @@ def _step_section(step: AnyStep) -> list[str]:
     return [*lines, "Output:", "", *_fields_table(manifest.output, with_default=False), ""]
 
 
-def _annotation(annotation: Any) -> str:
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return _MODULE_PATH.sub("", str(annotation))
-
-
-def _datatype_section(cls: type[ImageData], known: set[type[ImageData]]) -> list[str]:
-    base = next((parent for parent in cls.__mro__[1:] if parent in known), None)
-    derived = f"Derives from [`{base.__name__}`](#{anchor(base.__name__)}). " if base else ""
-    lines = [f"### {cls.__name__}", "", derived + cell(cls.__doc__ or ""), ""]
-    inherited = base.model_fields if base else {}
-    own = [(name, info) for name, info in cls.model_fields.items() if name not in inherited]
+def _datatype_section(info: DataTypeInfo, inherited: set[str]) -> list[str]:
+    derived = f"Derives from [`{info.base}`](#{anchor(info.base)}). " if info.base else ""
+    lines = [f"### {info.name}", "", derived + cell(info.description), ""]
+    own = [field for field in info.fields if field.name not in inherited]
     if not own:
         return lines
     lines += ["| Field | Type | Default |", "| --- | --- | --- |"]
-    for name, info in own:
-        default = "required" if info.is_required() else code(info.get_default())
-        lines.append(f"| `{name}` | `{cell(_annotation(info.annotation))}` | {default} |")
+    for field in own:
+        default = "required" if field.required else code(field.default)
+        lines.append(f"| `{field.name}` | `{cell(field.type)}` | {default} |")
     return [*lines, ""]
 
 
@@ -131,7 +121,8 @@ def steps_md(registry: Registry | None = None) -> str:
     for step in registry.steps:
         lines += _step_section(step)
     lines += ["## Data types", ""]
-    known = set(registry.datatypes)
-    for cls in registry.datatypes:
-        lines += _datatype_section(cls, known)
+    datatypes = {info.name: info for info in build_catalogue(registry).datatypes}
+    for info in datatypes.values():
+        base = datatypes.get(info.base or "")
+        lines += _datatype_section(info, {field.name for field in base.fields} if base else set())
     return "\n".join(lines).rstrip("\n") + "\n"
