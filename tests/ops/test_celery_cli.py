@@ -1,4 +1,4 @@
-"""The README's `celery` commands, against the suite's running worker on Redis."""
+"""The `celery` commands of docs/operations.md, against the suite's running worker on Redis."""
 
 from __future__ import annotations
 
