@@ -27,7 +27,8 @@ from tests.conftest import TEST_ENV
 from tests.system import BIN, System, free_port, make_env
 
 # Recovery shortened so that each fault runs in about a minute; every bound the suite asserts is
-# computed from these (tests/chaos/audit.py), as the README's "Faults across hosts" explains.
+# computed from these (tests/chaos/audit.py), as "Faults across hosts" in docs/operations.md
+# explains.
 CHAOS_SETTINGS = {
     "STEP_LEASE_S": "4",
     "RECOVERY_GRACE_S": "6",
