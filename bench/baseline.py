@@ -12,14 +12,14 @@ import os
 import time
 from collections.abc import Callable
 
-from PIL import ExifTags, Image, ImageOps
+from PIL import Image
 
 from bench import procstat
 from bench.inputs import Input
+from common.pipeline.steps._imaging import TRANSPOSED, orientation_of, turned
 
 BOX = (640, 640)
 QUALITY = 90
-_TRANSPOSED = {5, 6, 7, 8}
 
 # Set before the pool forks, so the images are not pickled into every task.
 _images: list[bytes] = []
@@ -32,19 +32,23 @@ def fitted(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
 
 
 def well_done(data: bytes) -> bytes:
-    """Decode at the smallest JPEG scale still >= the target, resize once, orient, encode."""
+    """Decode at the smallest JPEG scale still >= the target, resize once, orient, encode.
+
+    Orientation is read and applied as the pipeline's pixel steps do (_imaging's
+    orientation_of and turned: read again once decoded, which a TIFF may have turned)."""
     with Image.open(io.BytesIO(data)) as img:
-        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
-        box = BOX[::-1] if orientation in _TRANSPOSED else BOX
-        target = fitted(img.size, box)
+        box = BOX[::-1] if orientation_of(img) in TRANSPOSED else BOX
         if img.format == "JPEG":
-            img.draft("RGB", target)
+            img.draft("RGB", fitted(img.size, box))
+        img.load()
+        orientation = orientation_of(img)
+        target = fitted(img.size, BOX[::-1] if orientation in TRANSPOSED else BOX)
         work: Image.Image = img
         if work.mode != "RGB":
             work = work.convert("RGB")
         if work.size != target:
             work = work.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
-        work = ImageOps.exif_transpose(work)
+        work = turned(work, orientation)
         out = io.BytesIO()
         work.save(out, "JPEG", quality=QUALITY)
         return out.getvalue()
