@@ -3,12 +3,16 @@ gateway's submit latency, CPU per image per process kind, and peak memory.
 
     make bench                                   # default worker count: one process per core
     python -m bench.bench --workers 2 --rounds 3
-    python -m bench.bench --quick                # 1 round, smaller batches: to try it out
+    python -m bench.bench --quick                # about a minute: the bare loop and both
+                                                 # configurations' end-to-end rounds only
 
 Starts a database of its own (on the machine's PostgreSQL), a queue of its own (Redis db 13),
-the model mock (no latency, no faults), the API and one Celery worker with --workers processes;
-drives them from this process over 127.0.0.1; prints a table and writes it to bench/results/
-(latest.json, latest.md and a timestamped copy of each). Everything started is stopped, and the
+the model mock (no latency, no faults), the API and the workers (--workers processes on the CPU
+queue, threads on the I/O queue) in two configurations, one after the other: the lean one (logs
+at --log-level, no Flower) and the one that ships (bench/shipped.py: the Procfile's processes
+under `make run`'s line prefixer, INFO logs, Flower attached); drives them from this process
+over 127.0.0.1; prints a table and writes it to bench/results/ (latest.json, latest.md and a
+timestamped copy of each). Everything started is stopped, and the
 database and the queue keys are removed, also on an error, Ctrl-C or SIGTERM.
 BENCH_POSTGRES_URL and BENCH_REDIS_URL point it at other servers.
 
@@ -42,11 +46,24 @@ def parse_args() -> argparse.Namespace:
         help="Celery worker processes, and the baseline's pool size (default: one per core)",
     )
     add("--rounds", type=int, default=3, help="rounds per figure; the median is reported")
-    add("--quick", action="store_true", help="1 round and smaller batches, to try it out")
+    add(
+        "--quick",
+        action="store_true",
+        help="1 round, smaller batches, only the bare loop and both configurations end to end",
+    )
     add("--batch", type=int, help="jobs per throughput round (default 500, quick 150)")
     add("--latency-seconds", type=float, help="length of a half-load round (default 20 s)")
     add("--slow-batch", type=int, help="jobs per slow-model round (default 200, quick 60)")
-    add("--log-level", default="WARNING", help="LOG_LEVEL (and uvicorn/celery log level)")
+    add(
+        "--log-level",
+        default="WARNING",
+        help="LOG_LEVEL (and uvicorn/celery log level) of the lean configuration",
+    )
+    add(
+        "--procfile",
+        default="Procfile",
+        help="the shipped configuration's processes (default: the Procfile that make run runs)",
+    )
     add(
         "--retry-budget",
         type=float,
@@ -84,14 +101,19 @@ def run(bench: Phases) -> int:
         ok = bench.phase("inputs", bench.make_inputs)
         if ok:
             bench.phase("baseline", bench.baseline)
+        full = not bench.args.quick
         if ok and bench.phase("start system", bench.start_system):
-            bench.phase("POST /jobs latency", bench.post_latency)
+            if full:
+                bench.phase("POST /jobs latency", bench.post_latency)
             if bench.phase("start worker", bench.start_worker):
                 if bench.phase("throughput", bench.throughput):
-                    bench.phase("stack floor", bench.stack_floor)
-                    bench.phase("latency at half load", bench.latency)
-                bench.phase("memory", bench.memory)
-                bench.phase("slow model", bench.slow_model)
+                    bench.phase("shipped configuration", bench.shipped_config)
+                    if full:
+                        bench.phase("stack floor", bench.stack_floor)
+                        bench.phase("latency at half load", bench.latency)
+                if full:
+                    bench.phase("memory", bench.memory)
+                    bench.phase("slow model", bench.slow_model)
     finally:
         print(f"[{time.strftime('%H:%M:%S')}] stopping ...", flush=True)
         problems = bench.cluster.stop()

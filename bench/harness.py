@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from bench import inputs, loads, procstat
-from bench.cluster import BROKER_URL, Cluster
-from bench.loads import Body, LoadResult
+from bench.cluster import BROKER_URL, Cluster, wait_jobs_done
+from bench.loads import Body, LoadResult, percentile
+
+if TYPE_CHECKING:
+    from bench.shipped import Shipped
 
 Round = dict[str, Any]
+SUBMIT_CLIENTS = 16
 
 
 def ms(seconds: float) -> float:
@@ -27,6 +34,8 @@ class Harness:
         self.cluster = Cluster(args.workers, args.log_level)
         self.details: dict[str, Any] = {"errors": {}, "disturbed_rounds": {}, "phase_s": {}}
         self.retry_budget_s = args.retry_budget
+        # The Procfile's processes under tools.run, while the shipped configuration runs.
+        self.shipped: Shipped | None = None
 
     def phase(self, name: str, body: Callable[[], None]) -> bool:
         print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
@@ -88,6 +97,8 @@ class Harness:
                 found[c.pid(name)] = kind
         found.update(dict.fromkeys(c.pool_pids(), "worker pool"))
         found.update(dict.fromkeys(c.pool_pids("floor-worker"), procstat.FLOOR_POOL))
+        if self.shipped is not None:
+            found.update(self.shipped.kinds())
         found.update(procstat.postgres_pids(c.database))
         found.update(procstat.redis_pids(int(BROKER_URL.rsplit(":", 1)[1].split("/")[0])))
         return found
@@ -109,3 +120,77 @@ class Harness:
     def bodies(self, images: list[inputs.Input]) -> list[Body]:
         cache: dict[str, Body] = {}
         return [cache.setdefault(i.name, loads.multipart(i)) for i in images]
+
+    def batch_round(self, bodies: list[Body]) -> Round:
+        """Submit `bodies` from SUBMIT_CLIENTS clients; first submit to last `succeeded`."""
+        c = self.cluster
+        assert c.engine is not None
+        engine = c.engine
+        started = time.time()
+        rows: list[Any] = []
+
+        def batch() -> LoadResult:
+            res = loads.closed_loop(c.api_url, bodies, SUBMIT_CLIENTS)
+            rows.extend(wait_jobs_done(engine, res.job_ids, timeout=max(300, len(bodies))))
+            return res
+
+        res, cpu = self.measured(batch)
+        done = [r for r in rows if r.status == "succeeded"]
+        if not done:
+            failed = {r.error for r in rows if r.error}
+            raise RuntimeError(f"no job succeeded: {res.refused()} {res.first} {failed}")
+        end = max(r.finished_at.timestamp() for r in done)
+        failed_count = sum(r.status == "failed" for r in rows)
+        return {
+            "jobs": len(bodies),
+            "accepted": len(res.job_ids),
+            "refused": res.refused(),
+            "succeeded": len(done),
+            "failed": failed_count,
+            "unfinished": len(res.job_ids) - len(done) - failed_count,
+            "submit_s": res.wall_s,
+            "seconds": end - started,
+            "images_per_s": len(done) / (end - started),
+            "cpu_ms_per_image": {k: ms(v) / max(1, len(done)) for k, v in cpu["cpu_s"].items()},
+            "other_cpu_share": cpu["other_cpu_share"],
+            "pg_sessions_opened": cpu["pg_sessions_opened"],
+        }
+
+    def throughput_rounds(self, name: str, bodies: list[Body]) -> dict[str, Any]:
+        """End-to-end rounds of `bodies`; the medians (CPU ms per image by kind) and rounds."""
+        rounds = self.quiet_rounds(name, lambda: self.batch_round(bodies))
+        kinds = sorted({k for r in rounds for k in r["cpu_ms_per_image"]})
+        return {
+            "jobs": len(bodies),
+            "clients": SUBMIT_CLIENTS,
+            "images_per_s": statistics.median([r["images_per_s"] for r in rounds]),
+            "submit_s": statistics.median([r["submit_s"] for r in rounds]),
+            "cpu_ms_per_image": {
+                k: statistics.median([r["cpu_ms_per_image"].get(k, 0.0) for r in rounds])
+                for k in kinds
+            },
+            "rounds": rounds,
+        }
+
+    def one_job_alone(self, bodies: list[Body]) -> dict[str, float]:
+        """Each body alone, one after the other: POST /jobs?wait=30 until it answers the
+        succeeded job (client-side ms: p50, p90, max)."""
+        took = []
+        with httpx.Client(base_url=self.cluster.api_url, timeout=60) as client:
+            for body in bodies:
+                started = time.perf_counter()
+                answer = client.post(
+                    "/jobs",
+                    params={"wait": 30},
+                    content=body.content,
+                    headers={"content-type": body.content_type},
+                )
+                if answer.status_code != 200 or answer.json().get("status") != "succeeded":
+                    raise RuntimeError(f"one job alone: {answer.status_code} {answer.text[:200]}")
+                took.append(time.perf_counter() - started)
+        return {
+            "jobs": len(took),
+            "p50_ms": ms(percentile(took, 0.5)),
+            "p90_ms": ms(percentile(took, 0.9)),
+            "max_ms": ms(max(took)),
+        }

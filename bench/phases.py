@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from bench import baseline, inputs, loads, procstat
 from bench.cluster import wait_jobs_done
-from bench.harness import Harness, Round, ms
+from bench.harness import SUBMIT_CLIENTS, Harness, Round, ms
 from bench.loads import Body, LoadResult, percentile
 from bench.report import median
 from bench.scenarios import big_image, job_times
+from bench.shipped import Shipped
 
-SUBMIT_CLIENTS = 16
 # A model server's answer time for the slow-model phase.
 SLOW_MODEL_MS = 100
 POST_LEVELS = (1, 16, 64)
@@ -109,59 +110,44 @@ class Phases(Harness):
             "main": procstat.status_kb(c.pid("worker"), "VmRSS"),
             "pool": [procstat.status_kb(pid, "VmRSS") for pid in c.pool_pids()],
         }
+        self._warm_up()
+
+    def _alone_bodies(self) -> list[Body]:
+        hd = self.bodies(self.pool[inputs.HD])
+        return [hd[n % len(hd)] for n in range(10 if self.args.quick else 30)]
+
+    def _warm_up(self) -> None:
+        c = self.cluster
         warm = loads.closed_loop(c.api_url, self.bodies(self.mix[: 8 * self.args.workers]), 4)
         assert c.engine is not None
         wait_jobs_done(c.engine, warm.job_ids, timeout=120)
 
-    def _batch_round(self, bodies: list[Body]) -> Round:
-        """Submit `bodies` from SUBMIT_CLIENTS clients; first submit to last `succeeded`."""
-        c = self.cluster
-        assert c.engine is not None
-        engine = c.engine
-        started = time.time()
-        rows: list[Any] = []
-
-        def batch() -> LoadResult:
-            res = loads.closed_loop(c.api_url, bodies, SUBMIT_CLIENTS)
-            rows.extend(wait_jobs_done(engine, res.job_ids, timeout=max(300, len(bodies))))
-            return res
-
-        res, cpu = self.measured(batch)
-        done = [r for r in rows if r.status == "succeeded"]
-        if not done:
-            failed = {r.error for r in rows if r.error}
-            raise RuntimeError(f"no job succeeded: {res.refused()} {res.first} {failed}")
-        end = max(r.finished_at.timestamp() for r in done)
-        failed_count = sum(r.status == "failed" for r in rows)
-        return {
-            "jobs": len(bodies),
-            "accepted": len(res.job_ids),
-            "refused": res.refused(),
-            "succeeded": len(done),
-            "failed": failed_count,
-            "unfinished": len(res.job_ids) - len(done) - failed_count,
-            "submit_s": res.wall_s,
-            "seconds": end - started,
-            "images_per_s": len(done) / (end - started),
-            "cpu_ms_per_image": {k: ms(v) / max(1, len(done)) for k, v in cpu["cpu_s"].items()},
-            "other_cpu_share": cpu["other_cpu_share"],
-            "pg_sessions_opened": cpu["pg_sessions_opened"],
-        }
-
     def throughput(self) -> None:
-        bodies = self.bodies(self.mix)
-        rounds = self.quiet_rounds("throughput", lambda: self._batch_round(bodies))
-        kinds = sorted({k for r in rounds for k in r["cpu_ms_per_image"]})
-        self.details["throughput"] = {
-            "jobs": len(bodies),
-            "clients": SUBMIT_CLIENTS,
-            "images_per_s": median([r["images_per_s"] for r in rounds]),
-            "submit_s": median([r["submit_s"] for r in rounds]),
-            "cpu_ms_per_image": {
-                k: median([r["cpu_ms_per_image"].get(k, 0.0) for r in rounds]) for k in kinds
-            },
-            "rounds": rounds,
-        }
+        """The lean configuration: WARNING logs, no Flower, no line prefixer."""
+        out = self.throughput_rounds("throughput", self.bodies(self.mix))
+        self.details["throughput"] = out | {"alone": self.one_job_alone(self._alone_bodies())}
+
+    def shipped_config(self) -> None:
+        """The shipped configuration (bench.shipped) over the same jobs, right after the lean
+        one; the lean processes are stopped meanwhile, and started again after."""
+        c = self.cluster
+        for name in ("worker", "worker-io", "api", "mlmock"):
+            if name in c.system.procs:
+                c.system.stop(name)
+        self.shipped = Shipped(c, Path(self.args.procfile))
+        try:
+            self.shipped.start()
+            self._warm_up()
+            out = self.throughput_rounds("shipped throughput", self.bodies(self.mix))
+            out["alone"] = self.one_job_alone(self._alone_bodies())
+            self.details["shipped"] = out
+        finally:
+            self.shipped.stop()
+            self.shipped = None
+            if not self.args.quick:
+                c.start_mock()
+                c.start_api()
+                c.start_worker()
 
     def stack_floor(self) -> None:
         """bench.floor (the same parts with none of the project's work) over the same batch:
@@ -309,7 +295,7 @@ class Phases(Harness):
                 c.stop_workers()
                 c.start_worker(split=split)
                 rounds = self.quiet_rounds(
-                    f"slow model, {layout}", lambda: self._batch_round(bodies)
+                    f"slow model, {layout}", lambda: self.batch_round(bodies)
                 )
                 out[layout] = {
                     "images_per_s": median([r["images_per_s"] for r in rounds]),

@@ -123,10 +123,16 @@ FLOOR_API = "stack floor: gateway"
 FLOOR_MAIN = "stack floor: worker main"
 FLOOR_POOL = "stack floor: worker pool"
 
+# The shipped configuration's own processes (bench.shipped).
+PREFIXER = "make run line prefixer (tools/run.py)"
+FLOWER = "flower"
+
 # The system under test (or the stack floor): not the load generator, nor other work on the
 # machine.
 SYSTEM_KINDS = frozenset(
     {
+        PREFIXER,
+        FLOWER,
         "api",
         "worker main",
         "worker pool",

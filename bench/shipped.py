@@ -1,0 +1,116 @@
+"""The configuration that ships: the Procfile's processes, started as `make run` starts them.
+
+`python -m tools.run Procfile` (the line prefixer) runs the API, the mock, the CPU worker, the
+I/O worker and Flower with the settings' defaults (INFO logs, text lines) and the Procfile's
+options, on the benchmark's database, queue and free ports. Every process's CPU is charged to
+its kind, the prefixer's included.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import procstat
+from bench.cluster import Cluster
+from bench.procstat import FLOWER, PREFIXER
+from tests.system import ROOT, System, free_port, http_ok, wait_until
+
+PROCFILE = ROOT / "Procfile"
+RUNNER = "make run"
+
+
+class Shipped:
+    """The Procfile's processes under tools.run, on `cluster`'s database, broker and ports."""
+
+    def __init__(self, cluster: Cluster, procfile: Path = PROCFILE) -> None:
+        self.cluster = cluster
+        self.procfile = procfile
+        self.flower_port = free_port()
+        env = dict(cluster.system.env)
+        env.pop("LOG_LEVEL", None)  # the default, as `make run` has it
+        env.update(
+            {
+                "API_PORT": str(cluster.api_port),
+                "MLMOCK_PORT": str(cluster.mock_port),
+                "FLOWER_PORT": str(self.flower_port),
+                "WORKER_METRICS_PORT": str(free_port()),
+                "WORKER_IO_METRICS_PORT": str(free_port()),
+                "WORKER_CONCURRENCY": str(cluster.workers),
+            }
+        )
+        self.system = System(env=env, logs=cluster.logs / "shipped")
+
+    def start(self) -> None:
+        """Start tools.run; wait for the API, the mock, Flower and both workers."""
+        self.system.start(RUNNER, sys.executable, "-m", "tools.run", str(self.procfile))
+        c = self.cluster
+        for url in (f"{c.api_url}/health", f"http://127.0.0.1:{c.mock_port}/health"):
+            wait_until(self._alive_and(http_ok(url)), 60, url)
+        wait_until(
+            self._alive_and(http_ok(f"http://127.0.0.1:{self.flower_port}/healthcheck")),
+            60,
+            "Flower",
+        )
+        host = socket.gethostname()
+        nodes = [f"celery@{host}", f"io@{host}"]
+
+        def pinged() -> bool:
+            return len(c.control.control.ping(destination=nodes, timeout=0.5)) >= len(nodes)
+
+        wait_until(self._alive_and(pinged), 60, "Celery workers", interval=0.1)
+        wait_until(lambda: len(self.pool_pids()) >= c.workers, 30, "CPU worker pool")
+
+    def _alive_and(self, check: Callable[[], bool]) -> Callable[[], bool]:
+        """`check`, raising instead if tools.run exited (a process of it failed to start)."""
+
+        def alive() -> bool:
+            runner = self.system.procs[RUNNER]
+            if runner.poll() is not None:
+                raise RuntimeError(f"make run exited:\n{self.system.log(RUNNER)[-3000:]}")
+            return check()
+
+        return alive
+
+    def processes(self) -> dict[int, str]:
+        """The runner's children by what they run: Procfile name -> pid."""
+        found = {}
+        queue = self.cluster.queue
+        for pid in procstat.children(self.system.procs[RUNNER].pid):
+            words = procstat.cmdline(pid).split()
+            if "api.main:app" in words:
+                found[pid] = "api"
+            elif "mlmock.main:app" in words:
+                found[pid] = "mlmock"
+            elif "flower" in words:
+                found[pid] = FLOWER
+            elif f"{queue}.io" in words:
+                found[pid] = "worker-io"
+            elif queue in words:
+                found[pid] = "worker"
+        return found
+
+    def pool_pids(self) -> list[int]:
+        workers = [pid for pid, name in self.processes().items() if name == "worker"]
+        return procstat.children(workers[0]) if workers else []
+
+    def kinds(self) -> dict[int, str]:
+        """pid -> process kind, as bench.harness names them, for every process started here."""
+        if RUNNER not in self.system.procs:
+            return {}
+        names = {
+            "api": "api",
+            "mlmock": "mlmock",
+            FLOWER: FLOWER,
+            "worker": "worker main",
+            "worker-io": "worker io (threads)",
+        }
+        found = {self.system.procs[RUNNER].pid: PREFIXER}
+        found.update({pid: names[name] for pid, name in self.processes().items()})
+        found.update(dict.fromkeys(self.pool_pids(), "worker pool"))
+        return found
+
+    def stop(self) -> None:
+        self.system.stop()
