@@ -193,6 +193,13 @@ class Settings(BaseSettings):
         description="Log lines: `text`, readable lines; `json`, one JSON object per line "
         "(compose).",
     )
+    task_events_lease_s: float = Field(
+        15.0,
+        ge=0,
+        description="A worker started without --task-events sends task events for this many "
+        "seconds after a monitor last asked for them (Flower asks every 5 s); 0 keeps them on "
+        "once asked, as Celery does.",
+    )
     worker_metrics_port: int = Field(
         9808,
         ge=0,

@@ -21,6 +21,7 @@ from common.logs import configure_logging
 from common.queue import make_celery
 from common.settings import get_settings
 from worker import logcontext, metrics
+from worker.events import TaskEventsLease
 from worker.lease import check_visibility_timeout
 from worker.recovery import RecoverySweep
 
@@ -33,6 +34,7 @@ limit_decoder_pixels(get_settings().max_image_pixels)
 app = make_celery("pipeline-worker")
 app.conf.include = ["worker.tasks"]
 app.steps["worker"].add(RecoverySweep)
+app.steps["consumer"].add(TaskEventsLease)
 
 
 @setup_logging.connect

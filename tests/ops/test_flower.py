@@ -18,8 +18,9 @@ AUTH = ("ops", "flower-test-password")
 
 @pytest.fixture(scope="module")
 def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, str]]:
-    """A cluster whose worker sends task events, and Flower watching it."""
-    with cluster(tmp_path_factory.mktemp("ops-flower"), "--task-events") as running:
+    """A cluster whose worker is started without --task-events (as the Procfile and compose
+    start it), and Flower watching it, which asks the worker for them."""
+    with cluster(tmp_path_factory.mktemp("ops-flower")) as running:
         port = free_port()
         running.system.env["FLOWER_BASIC_AUTH"] = ":".join(AUTH)
         running.system.start(
@@ -38,6 +39,13 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster,
             lambda: node in httpx.get(f"{url}/workers", auth=AUTH, timeout=10).text,
             30,
             "Flower seeing the worker",
+            interval=0.5,
+        )
+        # Flower asks for task events every 5 s; from its first request on, tasks show.
+        wait_until(
+            lambda: "enabled by remote" in running.system.log(WORKER),
+            30,
+            "Flower asking the worker for task events",
             interval=0.5,
         )
         yield running, url
