@@ -80,21 +80,13 @@ def test_a_split_deployment_runs_each_step_on_its_own_kind_of_worker(split: Any)
             *[("pipeline.step.model.detect_car@v1", f"{queue}.io", ["2", "3"])] * 3,
         ]
     )
-    # And each worker ran only its own kind of step (Celery logs "Task <name>[<id>] received";
-    # the worker logs "step <n> (<type>) done").
+    # And each worker ran only its own kind of step (the worker logs "step <n> (<type>) done").
     cpu_log, io_log = deployment.log("cpu-worker"), deployment.log("io-worker")
-
-    def received(log: str, type_id: str) -> int:
-        return len(
-            re.findall(rf"Task pipeline\.step\.{re.escape(type_id)}\[[-0-9a-f]+\] received", log)
-        )
 
     def done(log: str, position: int, type_id: str) -> int:
         return log.count(f"step {position} ({type_id}) done")
 
     car_steps = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
-    assert [received(cpu_log, t) for t in car_steps] == [3, 0, 0]
-    assert [received(io_log, t) for t in car_steps] == [0, 3, 0]
     assert [done(cpu_log, n, t) for n, t in enumerate(car_steps, start=1)] == [3, 0, 0]
     assert [done(io_log, n, t) for n, t in enumerate(car_steps, start=1)] == [0, 3, 3]
 
