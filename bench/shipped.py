@@ -17,6 +17,7 @@ from bench import procstat
 from bench.cluster import Cluster
 from bench.procstat import FLOWER, PREFIXER
 from tests.system import ROOT, System, free_port, http_ok, wait_until
+from tools.run import read_procfile
 
 PROCFILE = ROOT / "Procfile"
 RUNNER = "make run"
@@ -54,14 +55,25 @@ class Shipped:
             60,
             "Flower",
         )
-        host = socket.gethostname()
-        nodes = [f"celery@{host}", f"io@{host}"]
+        nodes = self.nodes()
 
         def pinged() -> bool:
             return len(c.control.control.ping(destination=nodes, timeout=0.5)) >= len(nodes)
 
         wait_until(self._alive_and(pinged), 60, "Celery workers", interval=0.1)
         wait_until(lambda: len(self.pool_pids()) >= c.workers, 30, "CPU worker pool")
+
+    def nodes(self) -> list[str]:
+        """The Celery node names of the Procfile's workers (`--hostname`, celery@%h by
+        default)."""
+        host, found = socket.gethostname(), []
+        for entry in read_procfile(self.procfile):
+            words = entry.command.split()
+            if "celery" not in " ".join(words) or "worker" not in words[words.index("-A") + 2 :]:
+                continue
+            name = words[words.index("--hostname") + 1] if "--hostname" in words else "celery@%h"
+            found.append(name.replace("%h", host))
+        return found
 
     def _alive_and(self, check: Callable[[], bool]) -> Callable[[], bool]:
         """`check`, raising instead if tools.run exited (a process of it failed to start)."""
@@ -93,8 +105,14 @@ class Shipped:
         return found
 
     def pool_pids(self) -> list[int]:
-        workers = [pid for pid, name in self.processes().items() if name == "worker"]
-        return procstat.children(workers[0]) if workers else []
+        """The processes that run the CPU queue's tasks: a prefork worker's children, or a
+        worker with `--pool solo` itself."""
+        found = []
+        for pid, name in self.processes().items():
+            if name == "worker":
+                solo = "solo" in procstat.cmdline(pid).split()
+                found.extend([pid] if solo else procstat.children(pid))
+        return found
 
     def kinds(self) -> dict[int, str]:
         """pid -> process kind, as bench.harness names them, for every process started here."""
@@ -109,6 +127,7 @@ class Shipped:
         }
         found = {self.system.procs[RUNNER].pid: PREFIXER}
         found.update({pid: names[name] for pid, name in self.processes().items()})
+        # A solo worker is its own pool: its CPU is the pool's.
         found.update(dict.fromkeys(self.pool_pids(), "worker pool"))
         return found
 
