@@ -15,7 +15,8 @@ from tests.conftest import TEST_ENV
 from tests.ops.helpers import WORKER, cluster, node_name, run_jobs
 from tests.system import wait_until
 
-LEASE_S = "2"
+# Long enough that the watched job runs within it on a busy machine, short for the test.
+LEASE_S = "5"
 
 
 @contextmanager
