@@ -9,11 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from celery import Celery
 
 from tests.conftest import TEST_ENV
 from tests.ops.helpers import WORKER, cluster, node_name, run_jobs
 from tests.system import wait_until
+
+pytestmark = pytest.mark.system
 
 # Long enough that the watched job runs within it on a busy machine, short for the test.
 LEASE_S = "5"
