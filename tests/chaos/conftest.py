@@ -8,12 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 from tests.chaos.audit import SUMMARIES, claims_recorded
-from tests.conftest import TEST_ENV
+from tests.conftest import TEST_ENV, servers
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def recorder() -> Iterator[sa.Engine]:
-    """An engine on the test database, whose step claims are recorded (tests/chaos/audit.py)."""
+    """An engine on the test database, whose step claims are recorded (tests/chaos/audit.py).
+    Module-scoped: the recorder's table and trigger are gone before other folders' tests run
+    (the migrations-match-the-models check would see them)."""
+    servers()  # the session's servers, started on first need; they set DATABASE_URL
     with claims_recorded(TEST_ENV["DATABASE_URL"]) as engine:
         yield engine
 
