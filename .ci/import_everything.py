@@ -21,7 +21,6 @@ LOADED_BY_NAME = (
     "uvicorn.protocols.http.httptools_impl",
     "flower.command",
     "psycopg",
-    "psycopg2",
 )
 
 
