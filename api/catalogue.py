@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from common.pipeline import ImageData, Registry, default_registry
+from common.pipeline import ImageData, Registry, registry
 
 # "common.pipeline.datatypes.Detection | None" reads as "Detection | None".
 _MODULE_PATH = re.compile(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_])")
@@ -47,11 +47,6 @@ class DataTypeInfo(BaseModel):
 class Catalogue(BaseModel):
     steps: list[StepInfo]
     datatypes: list[DataTypeInfo]
-
-
-@lru_cache(maxsize=1)
-def registry() -> Registry:
-    return default_registry()
 
 
 def _type_name(annotation: Any) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from common.db import get_engine, session_scope
 from common.logs import configure_logging
-from common.pipeline import build_pipeline, default_registry
+from common.pipeline import build_pipeline, registry
 from common.repositories import PipelineRepository
 from common.settings import get_settings
 
@@ -69,7 +69,7 @@ def migrate() -> None:
 def ensure_car_pipeline() -> bool:
     """Create the test car pipeline, with its version 1, unless it exists; True when it was
     created."""
-    config = build_pipeline(CAR_PIPELINE_CONFIG, default_registry()).canonical_config()
+    config = build_pipeline(CAR_PIPELINE_CONFIG, registry()).canonical_config()
     with session_scope() as session:
         pipelines = PipelineRepository(session)
         if pipelines.get(CAR_PIPELINE_ID) is not None:

@@ -111,9 +111,9 @@ def client() -> Celery:
 def _io_bound_by_type() -> dict[str, bool]:
     """Each step type id that has a task (aliases of the earlier config format excluded), and
     whether its tasks go to the I/O queue."""
-    from common.pipeline import default_registry
+    from common.pipeline import registry
 
-    return {step.manifest.type_id: step.manifest.io_bound for step in default_registry().steps}
+    return {step.manifest.type_id: step.manifest.io_bound for step in registry().steps}
 
 
 def step_queue(type_id: str, settings: Settings | None = None) -> str:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import lru_cache
+from threading import Lock
 from typing import Any
 
 import httpx
+from cachetools import LRUCache, cached
 
 from common.egress import guarded_client
-from common.pipeline import BuiltPipeline, build_pipeline, default_registry
-from common.pipeline.registry import Registry
+from common.pipeline import (
+    BuiltPipeline,
+    ConfigIssue,
+    PipelineConfigError,
+    build_pipeline,
+    registry,
+)
 from common.settings import get_settings
 
 _http: httpx.Client | None = None
@@ -41,11 +48,6 @@ def reset_http_client() -> None:
     _http = _egress = None  # a forked child must not share its parent's sockets
 
 
-@lru_cache(maxsize=1)
-def registry() -> Registry:
-    return default_registry()
-
-
 @lru_cache(maxsize=256)
 def _build(config_json: str) -> BuiltPipeline:
     return build_pipeline(json.loads(config_json), registry())
@@ -56,24 +58,15 @@ def pipeline_for(config: dict[str, Any]) -> BuiltPipeline:
     return _build(json.dumps(config, sort_keys=True))
 
 
-# A stored pipeline version never changes, so its built pipeline is kept by id: a step's claim
-# then reads no version row and serialises no config.
-_versions: dict[int, BuiltPipeline] = {}
-_MAX_VERSIONS = 1024
-
-
+# A stored pipeline version never changes, so its built pipeline is kept by id (the 1024 used
+# last): a step's claim then reads no version row and serialises no config. Errors are not kept.
+@cached(LRUCache(maxsize=1024), key=lambda version_id, _stored_config: version_id, lock=Lock())
 def pipeline_for_version(
     version_id: int, stored_config: Callable[[], dict[str, Any] | None]
-) -> BuiltPipeline | None:
+) -> BuiltPipeline:
     """The runnable pipeline of a version; `stored_config` reads it only the first time (None:
-    the version does not exist). Raises PipelineConfigError."""
-    built = _versions.get(version_id)
-    if built is None:
-        config = stored_config()
-        if config is None:
-            return None
-        built = pipeline_for(config)
-        if len(_versions) >= _MAX_VERSIONS:
-            _versions.clear()
-        _versions[version_id] = built
-    return built
+    the version does not exist). Raises PipelineConfigError, saying why there is none."""
+    config = stored_config()
+    if config is None:
+        raise PipelineConfigError([ConfigIssue(None, None, "the pipeline version is gone")])
+    return pipeline_for(config)

@@ -36,6 +36,7 @@ from common.pipeline import (
     StepError,
     StepManifest,
     TransientStepError,
+    registry,
 )
 from common.queue import RUN_JOB_TASK, enqueue_job, step_task_name
 from common.repositories import (
@@ -84,8 +85,6 @@ def _pipeline_of(
         return None if row is None else row.config
 
     pipeline = resources.pipeline_for_version(version_id, stored_config)
-    if pipeline is None:
-        raise PipelineConfigError([ConfigIssue(None, None, "the pipeline version is gone")])
     if len(pipeline.steps) != step_count:
         issue = ConfigIssue(None, None, "its steps changed after the job was submitted")
         raise PipelineConfigError([issue])
@@ -450,5 +449,5 @@ def _register_step_task(manifest: StepManifest) -> None:
             run_steps(self, jid, position, position if last is None else last, manifest.reads_image)
 
 
-for _step in resources.registry().steps:
+for _step in registry().steps:
     _register_step_task(_step.manifest)

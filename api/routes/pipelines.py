@@ -10,14 +10,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.catalogue import registry
 from api.deps import db_session
 from api.errors import ApiError, responses
 from api.params import Id
 from api.pipeline_bodies import PipelineCreate, PipelineUpdate, refuse_changed_read_only
 from api.schemas import PipelineVersionView, PipelineView
 from common.models import Pipeline
-from common.pipeline import BuiltPipeline, ConfigIssue, PipelineConfigError, build_pipeline
+from common.pipeline import (
+    BuiltPipeline,
+    ConfigIssue,
+    PipelineConfigError,
+    build_pipeline,
+    registry,
+)
 from common.repositories import PipelineRepository
 from common.settings import get_settings
 

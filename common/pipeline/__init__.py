@@ -1,5 +1,7 @@
 """The pipeline core: data types, the step interface, the registry and config validation."""
 
+import functools
+
 from common.pipeline.config import (
     BuiltPipeline,
     ConfigIssue,
@@ -22,6 +24,8 @@ from common.pipeline.step import (
 
 
 def default_registry() -> Registry:
+    """A new registry of the built-in data types and steps (BUILTIN_STEPS); raises ValueError
+    on a duplicate type id. Code that serves requests uses `registry()`, its one instance."""
     from common.pipeline.steps import BUILTIN_STEPS
 
     registry = Registry()
@@ -30,6 +34,13 @@ def default_registry() -> Registry:
     for step in BUILTIN_STEPS:
         registry.add_step(step)
     return registry
+
+
+@functools.cache
+def registry() -> Registry:
+    """The process's one registry, shared by the API, the worker and the queue routing: built
+    on first use; the steps do not change while a process runs."""
+    return default_registry()
 
 
 __all__ = [
@@ -53,4 +64,5 @@ __all__ = [
     "build_pipeline",
     "default_registry",
     "parse_config",
+    "registry",
 ]
