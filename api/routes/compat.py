@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError, responses
 from api.params import Id
 from api.schemas import CompatSuccess
-from api.services import submit_job
+from api.submit import submit
 from api.waiting import wait_for_job
 from common.models import JobStatus
 from common.settings import get_settings
@@ -36,7 +36,8 @@ async def process_image(
     chosen = pipeline_id if pipeline_id is not None else pipeline_id_form
     if chosen is None:
         raise ApiError(422, "invalid_request", "pipeline_id is required (query or form field)")
-    job_id = (await run_in_threadpool(submit_job, settings, chosen, image)).id
+    [job] = await run_in_threadpool(submit, settings, chosen, [image])
+    job_id = job.id
     outcome = await wait_for_job(job_id, settings.compat_wait_s)
     if outcome is None:
         raise ApiError(

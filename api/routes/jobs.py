@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from annotated_types import Ge, Le
@@ -12,8 +13,6 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, Response, Upl
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.batch import submit_batch
-from api.catalogue import registry
 from api.deps import SettingsDep, db_session
 from api.errors import ApiError, responses
 from api.images import IMAGE_RESPONSES, Variant, image_response
@@ -21,9 +20,11 @@ from api.listing import DEFAULT_LIMIT, MAX_LIMIT, as_utc, list_jobs
 from api.output_filter import parse_output_filters
 from api.params import DECIMAL_NUMBER, WHOLE_NUMBER, Id
 from api.schemas import BatchAccepted, JobAccepted, JobPage, JobView
-from api.services import describe_job, retry_job, submit_job
+from api.services import describe_job, retry_job
+from api.submit import submit
 from api.waiting import wait_for_job
 from common.models import JobStatus
+from common.pipeline import registry
 from common.repositories import JobFilter
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -106,7 +107,7 @@ async def create_job(
             "for longer",
             details=[{"field": "query.wait", "message": f"at most {settings.max_wait_s:g}"}],
         )
-    job = await run_in_threadpool(submit_job, settings, pipeline_id, image)
+    [job] = await run_in_threadpool(submit, settings, pipeline_id, [image])
     if wait > 0 and await wait_for_job(job.id, wait) is not None:
         view = await run_in_threadpool(_fresh_view, job.id)
         return JSONResponse(view, status_code=200, headers={"Location": f"/jobs/{job.id}"})
@@ -127,7 +128,7 @@ async def create_batch(
     pipeline_id: PipelineField,
 ) -> BatchAccepted:
     await _refuse_unexpected_fields(request, BATCH_FIELDS)
-    jobs = await run_in_threadpool(submit_batch, settings, pipeline_id, images)
+    jobs = await run_in_threadpool(partial(submit, batch=True), settings, pipeline_id, images)
     return BatchAccepted(jobs=[JobAccepted(job_id=job.id) for job in jobs])
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from api.catalogue import registry
-from api.services import INLINE_UPLOAD_MAX
+from api.submit import INLINE_UPLOAD_MAX
 from tests import images
 from tests.api.helpers import assert_error
 from tests.api.product import car_config, create_pipeline, image_of, submit_ok
