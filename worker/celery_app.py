@@ -11,6 +11,7 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
+    task_retry,
     worker_process_init,
     worker_process_shutdown,
 )
@@ -75,6 +76,14 @@ def _check_timeouts(**_: Any) -> None:
 @task_prerun.connect
 def _task_starts(task_id: str, task: Any, args: Any = (), **_: Any) -> None:
     logcontext.enter(task_id, task.name, args)
+
+
+@task_retry.connect
+def _task_retried(sender: Any = None, reason: Any = None, **_: Any) -> None:
+    # Every retry, whoever sent it (Celery's autoretry_for, the runner): by the step the task
+    # was at, else its own step type; by the cause the Retry carries.
+    step = logcontext.current_step() or metrics.step_of(getattr(sender, "name", "")) or "plan"
+    metrics.retried(step, getattr(reason, "exc", None))
 
 
 @task_postrun.connect

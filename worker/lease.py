@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from annotated_types import Le
 
@@ -33,14 +34,20 @@ log = logging.getLogger(__name__)
 # The steps that only compute or write a row (image steps, storing a detection): a bound with
 # room to spare for the largest image the settings accept, and for the database's round trips.
 COMPUTE_MARGIN_S = 30.0
-# A task waiting for its retry holds its message as long: the backoff's cap (worker.tasks).
+# A task waiting for its retry holds its message as long: the backoff's cap (worker.runner).
 RETRY_COUNTDOWN_CAP_S = 30.0
 
 Held = tuple[uuid.UUID, int, int]  # job id, position, attempt
 
 
 class StepLeasedError(Exception):
-    """A delivery found its step held by another run's live lease, so it is sent again."""
+    """A delivery found step `position` (from 1) held by another run's live lease, so it is
+    sent again: `until` is when that lease lapses, None if the step was claimed by a
+    concurrent delivery just now (whose lease is not known yet)."""
+
+    def __init__(self, position: int, until: datetime | None) -> None:
+        super().__init__(f"step {position} is held by another run")
+        self.position, self.until = position, until
 
 
 def _upper_bound(field: str) -> float:

@@ -63,7 +63,7 @@ def step_finished(step: str, outcome: str, seconds: float) -> None:
     STEP_DURATION.labels(step=step, outcome=outcome).observe(seconds)
 
 
-def retried(step: str, exc: BaseException) -> None:
+def retried(step: str, exc: BaseException | None) -> None:
     """A task is sent again because of `exc`, met in `step` (a step type, or `plan`)."""
     RETRIES.labels(step=step, cause=retry_cause(exc)).inc()
 
