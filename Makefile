@@ -26,6 +26,10 @@ migrate: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## The tests that start no process of their own (no API, worker or browser): under 30 s.
+test-fast: install
+	NO_TEST_PROCESSES=1 $(BIN)/python -m pytest -q -m "not system and not browser and not faults" $(PYTEST_ARGS)
+
 ## Debian's Chromium for the browser tests (tests/ui), unless /usr/bin/chromium is there (root).
 install-browser:
 	test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }

@@ -4,7 +4,9 @@ TEST_POSTGRES_URL (a PostgreSQL URL whose user may create databases) and TEST_RE
 Redis URL; its database is written to) point the suite at existing servers, as .ci/run does;
 unset, the session starts private ones (tests/servers.py) the first time a test needs them.
 A test needs them when it carries the `system` marker, which every test using the fixtures
-below gets by itself: `pytest -m "not system"` starts no server.
+below gets by itself; tests that start processes of their own (the API, a worker, scripts) carry
+it too, and `browser` and `faults` say what else a test needs. `make test-fast` runs the tests
+with none of the three, with any process start refused: it starts no server.
 
 Settings reach the code under test (in-process and in subprocesses) through the environment,
 which is set here before anything reads it.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -35,8 +38,11 @@ DATA_DIR = Path(tempfile.mkdtemp(prefix="pipelines-test-"))
 MLMOCK_PORT = free_port()
 API_PORT = free_port()
 WORKER_METRICS_PORT = free_port()
-# Fixtures that need the servers; a test using one of them is marked `system`.
+# Fixtures that need the servers or start processes; a test using one is marked `system`.
 SYSTEM_FIXTURES = {"servers", "system", "api", "session", "mlmock_url"}
+# Folders whose every test needs more than the code under test; other tests are marked `system`
+# by the fixtures they use, or by a `pytestmark` of their module.
+FOLDER_MARKS = {"ui": "browser", "faults": "faults", "chaos": "faults", "ops": "system"}
 
 # DATABASE_URL and BROKER_URL are added once the servers are up (`servers()`).
 TEST_ENV = {
@@ -90,9 +96,12 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.pop(name, None)  # never a server the tests were not given
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        folder = item.path.relative_to(Path(__file__).parent).parts[0]
+        if folder in FOLDER_MARKS:
+            item.add_marker(FOLDER_MARKS[folder])
         if SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.system)
 
@@ -125,6 +134,19 @@ def _servers_of_system_tests(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session", name="servers")
 def servers_fixture() -> Servers:
     return servers()
+
+
+@pytest.fixture(autouse=True)
+def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `make test-fast` (NO_TEST_PROCESSES=1) a test that starts a process fails,
+    saying it needs the `system` mark."""
+    if os.environ.get("NO_TEST_PROCESSES") != "1":
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("this test starts a process: mark it `system` (tests/conftest.py)")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -23,9 +23,8 @@ from common.models import JobStatus
 from common.repositories import JobRepository, PipelineRepository
 from tests import images
 from tests.api.helpers import assert_error
-from tests.api.product import drop_queue, side_api, unique
+from tests.api.product import add_pipeline, drop_queue, side_api, unique
 from tests.system import System
-from tests.worker.test_step_outcomes import add_pipeline
 
 BURSTS = [60, 200]
 # A client that gets no answer in this long counts the API as frozen.

@@ -8,10 +8,8 @@ import httpx
 
 from tests import images
 from tests.api.helpers import assert_error
-from tests.api.product import car_config, create_pipeline
-from tests.e2e.test_car_pipeline import submit
+from tests.api.product import add_pipeline, car_config, create_pipeline, submit_ok
 from tests.system import wait_for_job
-from tests.worker.test_step_outcomes import add_pipeline
 
 
 def test_retry_runs_a_failed_job_again_from_the_failed_step(api: httpx.Client) -> None:
@@ -23,7 +21,7 @@ def test_retry_runs_a_failed_job_again_from_the_failed_step(api: httpx.Client) -
             {"type": "storage.save_car_detection@v1"},
         ],
     )
-    job_id = submit(api, images.jpeg(seed=11), pipeline_id=pipeline_id)
+    job_id = submit_ok(api, images.jpeg(seed=11), pipeline_id=pipeline_id)
     first = wait_for_job(api, job_id)
     assert first["status"] == "failed"
 
@@ -45,7 +43,7 @@ def test_retry_runs_a_failed_job_again_from_the_failed_step(api: httpx.Client) -
 
 
 def test_retry_refuses_a_job_that_has_not_failed(api: httpx.Client) -> None:
-    job_id = submit(api, images.jpeg(seed=12))
+    job_id = submit_ok(api, images.jpeg(seed=12))
     assert wait_for_job(api, job_id)["status"] == "succeeded"
 
     response = api.post(f"/jobs/{job_id}/retry")
@@ -67,7 +65,7 @@ def test_retry_on_the_current_version_runs_the_fixed_pipeline_from_its_first_ste
 ) -> None:
     # Given: a job failed at its model step, then its pipeline fixed by a PUT
     pipeline_id = create_pipeline(api, car_config(model_path="/missing"), "retry-current")
-    job_id = submit(api, images.jpeg(seed=13), pipeline_id=pipeline_id)
+    job_id = submit_ok(api, images.jpeg(seed=13), pipeline_id=pipeline_id)
     assert wait_for_job(api, job_id)["status"] == "failed"
     fixed = api.put(f"/pipelines/{pipeline_id}", json={"config": car_config()})
     assert fixed.status_code == 200, fixed.text
@@ -94,7 +92,7 @@ def test_retry_on_the_current_version_of_an_archived_pipeline_is_refused(
 ) -> None:
     # Given
     pipeline_id = create_pipeline(api, car_config(model_path="/missing"), "retry-archived")
-    job_id = submit(api, images.jpeg(seed=14), pipeline_id=pipeline_id)
+    job_id = submit_ok(api, images.jpeg(seed=14), pipeline_id=pipeline_id)
     assert wait_for_job(api, job_id)["status"] == "failed"
     assert api.delete(f"/pipelines/{pipeline_id}").status_code == 200
 

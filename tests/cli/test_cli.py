@@ -15,7 +15,8 @@ from tests.cli.helpers import API_URL, json_of, pipectl
 from tests.hostile.corpus import png
 from tests.system import BIN
 
-pytestmark = pytest.mark.usefixtures("system")  # the CLI talks to the API
+# The CLI talks to the API, and runs as a process of its own.
+pytestmark = [pytest.mark.system, pytest.mark.usefixtures("system")]
 
 CAR_STEPS = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
 

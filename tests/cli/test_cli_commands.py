@@ -16,7 +16,8 @@ from tests.cli.helpers import json_of, pipectl
 from tests.hostile.corpus import png
 from tests.system import wait_for_job
 
-pytestmark = pytest.mark.usefixtures("system")  # the CLI talks to the API
+# The CLI talks to the API, and runs as a process of its own.
+pytestmark = [pytest.mark.system, pytest.mark.usefixtures("system")]
 
 
 @pytest.fixture

@@ -184,7 +184,7 @@ UNREADABLE: dict[str, Callable[[Size], bytes]] = {
 
 @pytest.mark.parametrize("case", UNREADABLE)
 def test_fit_ignores_unreadable_metadata_of_an_image_it_shrinks(case: str) -> None:
-    data = UNREADABLE[case]((1920, 1080))
+    data = UNREADABLE[case]((1280, 720))  # shrunk to fit 640x640
 
     result = fit_image(data, max_width=640, max_height=640)
 

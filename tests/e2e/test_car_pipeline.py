@@ -9,23 +9,15 @@ from sqlalchemy.orm import Session
 
 from common.repositories import CarDetectionRepository, ImageRepository
 from tests import images
+from tests.api.product import submit_ok
 from tests.conftest import count_rows
 from tests.system import wait_for_job
-
-
-def submit(api: httpx.Client, data: bytes, pipeline_id: int = 1, name: str = "photo.jpg") -> str:
-    response = api.post("/jobs", files={"image": (name, data)}, data={"pipeline_id": pipeline_id})
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body["status"] == "queued"
-    assert response.headers["location"] == f"/jobs/{body['job_id']}"
-    return str(body["job_id"])
 
 
 def test_submitted_job_succeeds_with_a_stored_detection(
     api: httpx.Client, session: Session
 ) -> None:
-    job_id = submit(api, images.jpeg(1920, 1080, seed=1))
+    job_id = submit_ok(api, images.jpeg(1920, 1080, seed=1))
 
     job = wait_for_job(api, job_id)
 
@@ -64,7 +56,7 @@ def test_submitted_job_succeeds_with_a_stored_detection(
 
 
 def test_progress_is_visible_while_the_job_runs(api: httpx.Client) -> None:
-    job_id = submit(api, images.jpeg(800, 600, seed=2))
+    job_id = submit_ok(api, images.jpeg(800, 600, seed=2))
     seen: list[dict[str, object]] = []
 
     final = wait_for_job(api, job_id, seen=seen)
@@ -86,7 +78,7 @@ def test_progress_is_visible_while_the_job_runs(api: httpx.Client) -> None:
 def test_null_answers_are_stored_as_label_zero_and_boxes_as_label_one(
     api: httpx.Client, session: Session
 ) -> None:
-    job_ids = [submit(api, images.jpeg(320, 240, seed=100 + n)) for n in range(10)]
+    job_ids = [submit_ok(api, images.jpeg(320, 240, seed=100 + n)) for n in range(10)]
 
     jobs = [wait_for_job(api, job_id) for job_id in job_ids]
 

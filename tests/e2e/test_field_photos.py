@@ -8,14 +8,13 @@ import pytest
 from PIL import ExifTags
 
 from tests import images
+from tests.api.product import create_pipeline, submit_ok
 from tests.common.test_image_metadata import (
     XMP_6,
     red_left,
     tiff_with,
     with_jpeg_segment,
 )
-from tests.e2e.test_car_pipeline import submit
-from tests.e2e.test_new_steps import create_pipeline
 from tests.system import wait_for_job
 
 FIT_640x320 = [
@@ -41,9 +40,9 @@ def processed_size(api: httpx.Client, job_id: str) -> tuple[int, int]:
 def test_a_sideways_tiff_comes_out_upright_and_inside_the_box(
     api: httpx.Client, tags: dict[int, tuple[object, int]]
 ) -> None:
-    pipeline_id = create_pipeline(api, FIT_640x320)
+    pipeline_id = create_pipeline(api, {"datatype": "CarDetection", "steps": FIT_640x320})
 
-    job = wait_for_job(api, submit(api, tiff_with(red_left(), tags), pipeline_id, "a.tif"))
+    job = wait_for_job(api, submit_ok(api, tiff_with(red_left(), tags), pipeline_id, "a.tif"))
 
     assert job["status"] == "succeeded", job["error"]
     assert processed_size(api, job["job_id"]) == (213, 320)
@@ -62,7 +61,7 @@ def test_a_photo_with_unreadable_metadata_succeeds(
 ) -> None:
     data = with_jpeg_segment(images.jpeg(1920, 1080), marker, body)
 
-    job = wait_for_job(api, submit(api, data))
+    job = wait_for_job(api, submit_ok(api, data))
 
     assert job["status"] == "succeeded", job["error"]
     assert processed_size(api, job["job_id"]) == (640, 360)
@@ -71,10 +70,10 @@ def test_a_photo_with_unreadable_metadata_succeeds(
 def test_a_failure_reason_holds_no_python_repr(api: httpx.Client) -> None:
     # Without image.fit the upload goes to the model server as it is; the mock cannot open it
     # and says so with Pillow's message, which names a file object by its repr.
-    pipeline_id = create_pipeline(api, FIT_640x320[1:])
+    pipeline_id = create_pipeline(api, {"datatype": "CarDetection", "steps": FIT_640x320[1:]})
     data = with_jpeg_segment(images.jpeg(320, 240), 0xE2, b"ICC_PROFILE\x00")
 
-    job = wait_for_job(api, submit(api, data, pipeline_id))
+    job = wait_for_job(api, submit_ok(api, data, pipeline_id))
 
     assert job["status"] == "failed"
     assert "model server refused the image" in job["error"]

@@ -20,6 +20,8 @@ from tools.servers.postgres import Postgres
 
 pytestmark = pytest.mark.system  # `make run` starts servers of its own
 
+pytestmark = pytest.mark.system  # runs processes of its own
+
 
 @dataclass
 class Running:

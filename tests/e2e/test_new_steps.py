@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from common.repositories import CarDetectionRepository, ImageRepository
 from tests import images
+from tests.api.product import submit_ok
 from tests.common.test_step_webhook import Receiver
 from tests.conftest import TEST_ENV
-from tests.e2e.test_car_pipeline import submit
 from tests.system import System, free_port, make_env, wait_for_job
 
 SECRET = "e2e-webhook-secret"
@@ -93,7 +93,9 @@ def full_pipeline(url: str, threshold: float = 0.0, **webhook: Any) -> list[dict
 
 
 def run_jobs(api: httpx.Client, pipeline_id: int) -> list[dict[str, Any]]:
-    job_ids = [submit(api, images.jpeg(960, 720, seed=s), pipeline_id=pipeline_id) for s in SEEDS]
+    job_ids = [
+        submit_ok(api, images.jpeg(960, 720, seed=s), pipeline_id=pipeline_id) for s in SEEDS
+    ]
     return [wait_for_job(api, job_id) for job_id in job_ids]
 
 
@@ -186,7 +188,7 @@ def test_a_webhook_that_keeps_failing_is_noted_and_the_job_still_succeeds(
     with Receiver([500] * 10) as receiver:
         pipeline_id = create_pipeline(signing_api, full_pipeline(receiver.url, max_attempts=2))
 
-        job = wait_for_job(signing_api, submit(signing_api, images.jpeg(seed=50), pipeline_id))
+        job = wait_for_job(signing_api, submit_ok(signing_api, images.jpeg(seed=50), pipeline_id))
 
     assert job["status"] == "succeeded"
     assert len(receiver.received) == 2
@@ -205,7 +207,7 @@ def test_without_webhook_secret_nothing_is_sent_and_the_job_says_why(api: httpx.
         url = f"http://localhost:{receiver.port}/hooks/jobs"
         pipeline_id = create_pipeline(api, full_pipeline(url))
 
-        job = wait_for_job(api, submit(api, images.jpeg(seed=51), pipeline_id))
+        job = wait_for_job(api, submit_ok(api, images.jpeg(seed=51), pipeline_id))
 
     assert job["status"] == "succeeded"
     assert receiver.received == []
@@ -227,7 +229,7 @@ def test_a_webhook_to_an_internal_address_is_refused_and_the_job_says_why(
         url = f"http://localhost:{receiver.port}/hooks/jobs"
         pipeline_id = create_pipeline(guarded_api, full_pipeline(url))
 
-        job = wait_for_job(guarded_api, submit(guarded_api, images.jpeg(seed=52), pipeline_id))
+        job = wait_for_job(guarded_api, submit_ok(guarded_api, images.jpeg(seed=52), pipeline_id))
 
     assert job["status"] == "succeeded"
     assert receiver.received == []

@@ -16,6 +16,8 @@ import pytest
 
 from tests.system import ROOT
 
+pytestmark = pytest.mark.system  # runs processes of its own
+
 # What requests.sh may call; nothing else is on its PATH.
 TOOLS = ("sh", "curl", "sed", "grep", "cat", "mktemp", "rm", "dirname")
 

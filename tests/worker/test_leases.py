@@ -24,8 +24,8 @@ from common.logs import job_id_var, step_var
 from common.queue import client, step_task_name
 from common.settings import Settings
 from tests import images
+from tests.api.product import submit_ok
 from tests.conftest import TEST_ENV
-from tests.e2e.test_car_pipeline import submit
 from tests.system import System, free_port, make_env, wait_for_job, wait_until
 from worker import logcontext
 from worker.lease import check_visibility_timeout, longest_task_s
@@ -98,7 +98,7 @@ def wait_for_model_step(api: httpx.Client, job_id: str) -> None:
 
 def test_a_step_delivered_again_while_it_runs_is_not_run_twice(tmp_path: Path) -> None:
     with deployment(tmp_path, MLMOCK_LATENCY_MS="4000", MODEL_TIMEOUT_S="10") as d:
-        job_id = submit(d.api, images.jpeg(seed=41))
+        job_id = submit_ok(d.api, images.jpeg(seed=41))
         wait_for_model_step(d.api, job_id)
         # The same task as the one running (steps 2 and 3 on the I/O queue), sent again.
         duplicate = str(uuid.uuid4())
@@ -128,7 +128,7 @@ def test_a_step_longer_than_the_visibility_timeout_runs_once(tmp_path: Path) -> 
     # Redis delivers the model step's message again every ~2 s while the step takes 7 s.
     slow = {"MLMOCK_LATENCY_MS": "7000", "MODEL_TIMEOUT_S": "15"}
     with deployment(tmp_path, BROKER_VISIBILITY_TIMEOUT_S="2", **slow) as d:
-        job_id = submit(d.api, images.jpeg(seed=42))
+        job_id = submit_ok(d.api, images.jpeg(seed=42))
 
         job = wait_for_job(d.api, job_id, timeout=60)
 
@@ -148,7 +148,7 @@ def test_a_step_whose_worker_was_killed_runs_again_once_and_the_job_succeeds(
     # only one of them may run it.
     slow = {"MLMOCK_LATENCY_MS": "4000", "MODEL_TIMEOUT_S": "10"}
     with deployment(tmp_path, BROKER_VISIBILITY_TIMEOUT_S="2", **slow) as d:
-        job_id = submit(d.api, images.jpeg(seed=43))
+        job_id = submit_ok(d.api, images.jpeg(seed=43))
         wait_for_model_step(d.api, job_id)
         d.system.stop("io-worker", sig=signal.SIGKILL)
         d.start_io_worker()

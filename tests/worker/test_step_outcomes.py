@@ -20,27 +20,17 @@ from common.repositories import (
     PipelineRepository,
 )
 from tests import images
+from tests.api.product import add_pipeline, submit_ok
 from tests.conftest import API_PORT, TEST_ENV
-from tests.e2e.test_car_pipeline import submit
 from tests.hostile.corpus import png
 from tests.rows import add_job
 from tests.system import System, free_port, make_env, wait_for_job
 
 
-def add_pipeline(name: str, steps: list[dict[str, Any]], datatype: str = "CarDetection") -> int:
-    with session_scope() as session:
-        pipeline = PipelineRepository(session).add(
-            name=f"{name}-{uuid.uuid4().hex[:6]}",
-            description=name,
-            config={"datatype": datatype, "steps": steps},
-        )
-        return pipeline.id
-
-
 def test_a_corrupt_image_fails_its_job_at_the_image_step(api: httpx.Client) -> None:
     # Well-formed chunks around pixel data that is not a deflate stream: the gateway reads
     # headers only, so this passes it.
-    job_id = submit(api, png(64, 48, idat=b"these bytes are not a deflate stream" * 4))
+    job_id = submit_ok(api, png(64, 48, idat=b"these bytes are not a deflate stream" * 4))
 
     job = wait_for_job(api, job_id)
 
@@ -62,7 +52,7 @@ def test_a_model_server_refusal_fails_the_job_without_retrying(api: httpx.Client
         ],
     )
 
-    job = wait_for_job(api, submit(api, images.jpeg(), pipeline_id=pipeline_id))
+    job = wait_for_job(api, submit_ok(api, images.jpeg(), pipeline_id=pipeline_id))
 
     assert job["status"] == "failed"
     assert "step 2 (model.detect_car@v1): model server refused the image: HTTP 404" in str(
@@ -78,7 +68,7 @@ def test_a_stored_config_that_no_longer_validates_fails_the_job_with_the_reason(
 ) -> None:
     pipeline_id = add_pipeline("stale", [{"type": "image.sharpen@v9"}])
 
-    job = wait_for_job(api, submit(api, images.jpeg(), pipeline_id=pipeline_id))
+    job = wait_for_job(api, submit_ok(api, images.jpeg(), pipeline_id=pipeline_id))
 
     assert job["status"] == "failed"
     assert "step 1 (image.sharpen@v9): unknown step type" in str(job["error"])
@@ -100,7 +90,7 @@ def test_the_earlier_config_format_runs_end_to_end(api: httpx.Client) -> None:
             .id
         )
 
-    job = wait_for_job(api, submit(api, images.jpeg(), pipeline_id=pipeline_id))
+    job = wait_for_job(api, submit_ok(api, images.jpeg(), pipeline_id=pipeline_id))
 
     assert job["status"] == "succeeded"
     steps = job["steps"]
@@ -115,7 +105,7 @@ def test_the_earlier_config_format_runs_end_to_end(api: httpx.Client) -> None:
 def test_tasks_delivered_again_after_success_change_nothing(
     api: httpx.Client, session: Session
 ) -> None:
-    job_id = submit(api, images.jpeg(seed=7))
+    job_id = submit_ok(api, images.jpeg(seed=7))
     first = wait_for_job(api, job_id)
     assert first["status"] == "succeeded"
     before = CarDetectionRepository(session).for_job(uuid.UUID(job_id))
@@ -127,7 +117,7 @@ def test_tasks_delivered_again_after_success_change_nothing(
             step_task_name(step["type"]), args=[job_id, position], queue=TEST_ENV["QUEUE_NAME"]
         )
     # A job submitted afterwards finishing means the worker has consumed the re-sent tasks.
-    assert wait_for_job(api, submit(api, images.jpeg(seed=8)))["status"] == "succeeded"
+    assert wait_for_job(api, submit_ok(api, images.jpeg(seed=8)))["status"] == "succeeded"
 
     again = api.get(f"/jobs/{job_id}").json()
     assert again == first
@@ -179,7 +169,7 @@ def test_no_transaction_stays_open_while_the_model_server_answers(api: httpx.Cli
                    AND now() - state_change > interval '50 ms') AS holding
         """
     )
-    job_id = submit(api, images.jpeg(seed=31))
+    job_id = submit_ok(api, images.jpeg(seed=31))
     samples: list[int] = []
     try:
         with watch.connect() as conn:
@@ -227,7 +217,7 @@ def unreachable_model(system: System, tmp_path_factory: pytest.TempPathFactory) 
 def test_an_unreachable_model_server_is_retried_then_fails_the_job(
     unreachable_model: httpx.Client,
 ) -> None:
-    job = wait_for_job(unreachable_model, submit(unreachable_model, images.jpeg()))
+    job = wait_for_job(unreachable_model, submit_ok(unreachable_model, images.jpeg()))
 
     assert job["status"] == "failed"
     error = str(job["error"])
@@ -264,7 +254,7 @@ def test_malformed_task_arguments_are_refused_and_change_no_job(
 
     client().send_task(step_task_name("image.fit@v1"), args=sent, queue=TEST_ENV["QUEUE_NAME"])
     # A job submitted afterwards finishing means the worker has consumed the odd task.
-    assert wait_for_job(api, submit(api, images.jpeg(seed=22)))["status"] == "succeeded"
+    assert wait_for_job(api, submit_ok(api, images.jpeg(seed=22)))["status"] == "succeeded"
 
     with session_scope() as session:
         jobs = JobRepository(session)
