@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from api.security import key_digests
 from common.settings import Settings
 from tests import images
-from tests.api.helpers import assert_error, stored_rows, wait_until_idle
-from tests.api.product import side_api
+from tests.helpers.api import assert_error, stored_rows, wait_until_idle
+from tests.helpers.product import side_api
 from tests.system import ROOT, System, wait_for_job
 
 PLAIN_KEY = "test-plain-key-0f6c1d"

@@ -16,9 +16,9 @@ from common.db import session_scope
 from common.models import JobStatus
 from common.repositories import JobRepository
 from tests import images
-from tests.api.helpers import assert_error, spy_on_queue, stored_rows, submit, wait_until_idle
-from tests.api.product import drop_queue, side_api, unique
-from tests.api.test_bursts import fail_again, failed_job, failing_pipeline
+from tests.helpers.api import assert_error, spy_on_queue, stored_rows, submit, wait_until_idle
+from tests.helpers.jobs import fail_again, failed_job, failing_pipeline
+from tests.helpers.product import drop_queue, side_api, unique
 from tests.rows import add_job
 from tests.system import System, wait_for_job
 

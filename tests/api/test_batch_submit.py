@@ -9,8 +9,8 @@ import pytest
 
 from api.uploads import ENVELOPE_SLACK
 from tests import images
-from tests.api.helpers import assert_error, spy_on_queue, stored_rows, wait_until_idle
-from tests.api.product import batch, image_of, noise_png, side_api
+from tests.helpers.api import assert_error, spy_on_queue, stored_rows, wait_until_idle
+from tests.helpers.product import batch, image_of, noise_png, side_api
 from tests.system import System, wait_for_job
 
 SMALL_UPLOAD = 100_000

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests import images
-from tests.api.helpers import assert_error
 from tests.conftest import count_rows
+from tests.helpers.api import assert_error
 
 CONFIG = {"datatype": "ImageData", "steps": [{"type": "image.fit@v1"}]}
 

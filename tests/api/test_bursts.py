@@ -9,7 +9,6 @@ worker: a retried job stays queued, so no later retry of the burst can find it f
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,10 +19,9 @@ from sqlalchemy import text
 
 from common.db import session_scope
 from common.models import JobStatus
-from common.repositories import JobRepository, PipelineRepository
-from tests import images
-from tests.api.helpers import assert_error
-from tests.api.product import add_pipeline, drop_queue, side_api, unique
+from tests.helpers.api import assert_error
+from tests.helpers.jobs import fail_again, failed_job, failing_pipeline
+from tests.helpers.product import drop_queue, side_api, unique
 from tests.system import System
 
 BURSTS = [60, 200]
@@ -43,15 +41,6 @@ def burst_api(system: System, tmp_path_factory: pytest.TempPathFactory) -> Itera
             yield str(client.base_url)
     finally:
         drop_queue(queue)
-
-
-def fail_again(job_id: uuid.UUID) -> None:
-    """End a job that no worker will run, so that nothing waits for it."""
-    with session_scope() as session:
-        jobs = JobRepository(session)
-        job = jobs.get(job_id)
-        assert job is not None
-        jobs.fail(job, "never run: the burst tests' queue has no worker")
 
 
 def burst(
@@ -84,34 +73,6 @@ def burst(
             done.set()
             prober.join()
     return answers, probes
-
-
-def failed_job(pipeline_id: int) -> uuid.UUID:
-    """A job of `pipeline_id`, with an image, that has failed (no worker ever saw it)."""
-    with session_scope() as session:
-        pipelines = PipelineRepository(session)
-        found = pipelines.current_version_id(pipeline_id)
-        assert found is not None
-        version_id, _ = found
-        jobs = JobRepository(session)
-        steps = ["image.fit@v1", "model.detect_car@v1", "storage.save_car_detection@v1"]
-        queued = jobs.insert(pipeline_id, steps, version_id, ("image/jpeg", images.jpeg(64, 48)))
-        job = jobs.get(queued.id)
-        assert job is not None
-        jobs.fail(job, "failed before the burst", position=2)
-        return queued.id
-
-
-def failing_pipeline() -> int:
-    """A pipeline whose model step asks a path the model server does not serve: its jobs fail."""
-    return add_pipeline(
-        "burst",
-        [
-            {"type": "image.fit@v1"},
-            {"type": "model.detect_car@v1", "params": {"path": "/missing"}},
-            {"type": "storage.save_car_detection@v1"},
-        ],
-    )
 
 
 def new_pipeline(base_url: str, *, archived: bool = False) -> int:

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests import images
-from tests.api.helpers import assert_error, submit
 from tests.conftest import count_rows
+from tests.helpers.api import assert_error, submit
 from tests.system import wait_for_job
 
 FIT = {"type": "image.fit@v1", "params": {"max_width": 320, "max_height": 200}}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests import images
-from tests.api.helpers import assert_error, stored_rows
+from tests.helpers.api import assert_error, stored_rows
 
 JPEG = images.jpeg(64, 48)
 Send = Callable[[httpx.Client, str], httpx.Response]

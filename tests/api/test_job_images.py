@@ -10,8 +10,8 @@ import pytest
 from api.catalogue import registry
 from api.submit import INLINE_UPLOAD_MAX
 from tests import images
-from tests.api.helpers import assert_error
-from tests.api.product import car_config, create_pipeline, image_of, submit_ok
+from tests.helpers.api import assert_error, submit_ok
+from tests.helpers.product import car_config, create_pipeline, image_of
 from tests.system import wait_for_job
 
 IMMUTABLE = "private, max-age=31536000, immutable"

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from tests import images
-from tests.api.helpers import assert_error
-from tests.api.product import car_config, create_pipeline, submit_ok
 from tests.conftest import API_PORT
+from tests.helpers.api import assert_error, submit_ok
+from tests.helpers.product import car_config, create_pipeline
 from tests.system import System, wait_for_job
 
 JOBS = 10

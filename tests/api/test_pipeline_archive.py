@@ -7,8 +7,8 @@ from datetime import datetime
 import httpx
 
 from tests import images
-from tests.api.helpers import assert_error, stored_rows, wait_until_idle
-from tests.api.product import batch, car_config, create_pipeline, submit, submit_ok
+from tests.helpers.api import assert_error, stored_rows, submit, submit_ok, wait_until_idle
+from tests.helpers.product import batch, car_config, create_pipeline
 from tests.system import wait_for_job
 
 

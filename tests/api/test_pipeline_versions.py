@@ -10,17 +10,16 @@ import pytest
 
 from common.queue import RUN_JOB_TASK, client
 from tests import images
-from tests.api.helpers import assert_error
-from tests.api.product import (
+from tests.conftest import TEST_ENV, count_rows
+from tests.helpers.api import assert_error, submit_ok
+from tests.helpers.product import (
     car_config,
     create_pipeline,
     drop_queue,
     processed_size,
     side_api,
-    submit_ok,
     unique,
 )
-from tests.conftest import TEST_ENV, count_rows
 from tests.system import System, wait_for_job
 
 PHOTO = images.jpeg(1280, 960, seed=31)  # fits 640 -> 640x480, 320 -> 320x240

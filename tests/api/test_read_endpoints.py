@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests import images
-from tests.api.helpers import assert_error, submit
+from tests.helpers.api import assert_error, submit
 from tests.system import wait_for_job
 
 JOB_KEYS = {

@@ -7,8 +7,8 @@ import uuid
 import httpx
 
 from tests import images
-from tests.api.helpers import assert_error
-from tests.api.product import add_pipeline, car_config, create_pipeline, submit_ok
+from tests.helpers.api import assert_error, submit_ok
+from tests.helpers.product import add_pipeline, car_config, create_pipeline
 from tests.system import wait_for_job
 
 

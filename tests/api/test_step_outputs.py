@@ -12,9 +12,9 @@ import pytest
 from PIL import Image, ImageStat
 
 from tests import images
-from tests.api.helpers import assert_error
-from tests.api.product import create_pipeline, image_of, submit_ok
 from tests.conftest import API_PORT
+from tests.helpers.api import assert_error, submit_ok
+from tests.helpers.product import create_pipeline, image_of
 from tests.system import System, wait_for_job
 
 # With MLMOCK_SEED set, the mock answers each of these images the same way every run: some

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from common.models import StepStatus
 from common.repositories import ImageRepository, JobRepository
 from tests import images
-from tests.api.helpers import assert_error, submit, wait_until_idle
 from tests.conftest import count_rows
+from tests.helpers.api import assert_error, submit, wait_until_idle
 from tests.system import wait_for_job
 
 TABLES = ("jobs", "job_images", "job_steps")

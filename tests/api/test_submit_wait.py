@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from tests import images
-from tests.api.helpers import assert_error, stored_rows, wait_until_idle
-from tests.api.product import car_config, create_pipeline, submit
+from tests.helpers.api import assert_error, stored_rows, submit, wait_until_idle
+from tests.helpers.product import car_config, create_pipeline
 
 
 def test_a_job_that_finishes_in_time_is_answered_200_with_its_final_state(

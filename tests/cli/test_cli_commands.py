@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests import images
-from tests.api.product import car_config, create_pipeline
 from tests.cli.helpers import json_of, pipectl
+from tests.helpers.product import car_config, create_pipeline
 from tests.hostile.corpus import png
 from tests.system import wait_for_job
 

@@ -4,12 +4,11 @@ never fails an image for its metadata alone."""
 from __future__ import annotations
 
 import io
-import struct
 import zlib
 from collections.abc import Callable
 
 import pytest
-from PIL import ExifTags, Image, PngImagePlugin, TiffImagePlugin
+from PIL import ExifTags, Image, TiffImagePlugin
 
 from common.pipeline import StepError
 from common.pipeline.steps.image_annotate import annotate_image
@@ -20,47 +19,17 @@ from common.pipeline.steps.image_grayscale import grayscale_image
 from common.pipeline.steps.image_resize import resize_image
 from common.pipeline.steps.image_stats import measure
 from tests import images
-
-RED = (255, 0, 0)
-BLUE = (0, 0, 255)
-XMP_6 = (
-    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
-    b'22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
-    b'tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+from tests.helpers.photos import (
+    BLUE,
+    RED,
+    XMP_6,
+    exif_6,
+    red_left,
+    tiff_with,
+    with_jpeg_segment,
+    with_png_chunk,
+    xmp_png,
 )
-
-
-def exif_6() -> bytes:
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = 6
-    return exif.tobytes()
-
-
-def tiff_with(img: Image.Image, tags: dict[int, tuple[object, int]]) -> bytes:
-    """A TIFF of `img` with the given tags (tag -> (value, TIFF type))."""
-    ifd = TiffImagePlugin.ImageFileDirectory_v2()
-    for tag, (value, kind) in tags.items():
-        ifd[tag] = value
-        ifd.tagtype[tag] = kind
-    return images.encode(img, "TIFF", tiffinfo=ifd)
-
-
-def with_jpeg_segment(data: bytes, marker: int, body: bytes) -> bytes:
-    """The JPEG with one more marker segment right after its start-of-image marker."""
-    return data[:2] + struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body + data[2:]
-
-
-def with_png_chunk(data: bytes, kind: bytes, body: bytes) -> bytes:
-    """The PNG with one more chunk right after its IHDR."""
-    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return data[:33] + chunk + data[33:]
-
-
-def xmp_png(img: Image.Image) -> bytes:
-    info = PngImagePlugin.PngInfo()
-    info.add_itxt("XML:com.adobe.xmp", XMP_6.decode())
-    return images.encode(img, "PNG", pnginfo=info)
-
 
 # --- orientation -------------------------------------------------------------------------------
 
@@ -75,12 +44,6 @@ SIDEWAYS: dict[str, Callable[[Image.Image], bytes]] = {
     "tiff-tag": lambda img: tiff_with(img, {ExifTags.Base.Orientation: (6, 3)}),
     "tiff-xmp": lambda img: tiff_with(img, {TiffImagePlugin.XMP: (XMP_6, 1)}),
 }
-
-
-def red_left(width: int = 1200, height: int = 800) -> Image.Image:
-    img = Image.new("RGB", (width, height), BLUE)
-    img.paste(RED, (0, 0, width // 2, height))
-    return img
 
 
 def top_and_bottom(data: bytes) -> tuple[object, object]:

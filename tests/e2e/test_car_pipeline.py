@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from common.repositories import CarDetectionRepository, ImageRepository
 from tests import images
-from tests.api.product import submit_ok
 from tests.conftest import count_rows
+from tests.helpers.api import submit_ok
 from tests.system import wait_for_job
 
 

@@ -8,13 +8,9 @@ import pytest
 from PIL import ExifTags
 
 from tests import images
-from tests.api.product import create_pipeline, submit_ok
-from tests.common.test_image_metadata import (
-    XMP_6,
-    red_left,
-    tiff_with,
-    with_jpeg_segment,
-)
+from tests.helpers.api import submit_ok
+from tests.helpers.photos import XMP_6, red_left, tiff_with, with_jpeg_segment
+from tests.helpers.product import create_pipeline, processed_size
 from tests.system import wait_for_job
 
 FIT_640x320 = [
@@ -22,12 +18,6 @@ FIT_640x320 = [
     {"type": "model.detect_car@v1"},
     {"type": "storage.save_car_detection@v1"},
 ]
-
-
-def processed_size(api: httpx.Client, job_id: str) -> tuple[int, int]:
-    response = api.get(f"/jobs/{job_id}/image", params={"variant": "processed"})
-    assert response.status_code == 200, response.text
-    return images.size_of(response.content)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from tests import images
-from tests.api.helpers import submit
+from tests.helpers.api import submit
 from tests.hostile.corpus import png
 from tests.system import wait_for_job
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from common.repositories import CarDetectionRepository, ImageRepository
 from tests import images
-from tests.api.product import submit_ok
-from tests.common.test_step_webhook import Receiver
 from tests.conftest import TEST_ENV
+from tests.helpers.api import submit_ok
+from tests.helpers.webhook import Receiver
 from tests.system import System, free_port, make_env, wait_for_job
 
 SECRET = "e2e-webhook-secret"

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from common.repositories import ImageRepository
 from tests import images
-from tests.api.helpers import submit
+from tests.helpers.api import submit
 from tests.hostile import corpus
 from tests.system import wait_for_job
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests import images
-from tests.api.helpers import (
+from tests.helpers.api import (
     assert_error,
     queue_length,
     spy_on_queue,

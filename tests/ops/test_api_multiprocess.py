@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.product import car_config, create_pipeline
 from tests.conftest import TEST_ENV
+from tests.helpers.product import car_config, create_pipeline
 from tests.ops.helpers import PHOTO, scrape, value
 from tests.system import BIN, System, free_port, http_ok, make_env, wait_until
 

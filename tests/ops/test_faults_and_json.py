@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.product import car_config, create_pipeline
+from tests.helpers.product import car_config, create_pipeline
 from tests.ops.helpers import (
     WORKER,
     Cluster,

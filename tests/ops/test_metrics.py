@@ -9,9 +9,9 @@ import httpx
 from common.db import session_scope
 from common.repositories import PipelineRepository
 from tests import images
-from tests.api.helpers import submit
-from tests.api.product import car_config, create_pipeline, side_api
 from tests.conftest import QUEUE, WORKER_METRICS_PORT
+from tests.helpers.api import submit
+from tests.helpers.product import car_config, create_pipeline, side_api
 from tests.ops.helpers import CAR_STEPS, has, run_jobs, scrape, value, wait_idle
 from tests.system import System, wait_for_job
 

@@ -8,7 +8,7 @@ import httpx
 from playwright.sync_api import Locator, Page
 
 from tests import images
-from tests.api.product import submit
+from tests.helpers.api import submit
 
 # With MLMOCK_SEED set, the mock gives the same image the same answer: an image found to hold
 # a car once holds one again when the page uploads it.

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.api.helpers import assert_error
-from tests.api.product import side_api, submit_ok
+from tests.helpers.api import assert_error, submit_ok
+from tests.helpers.product import side_api
 from tests.system import System, wait_for_job
 from tests.ui.conftest import Screen
 from tests.ui.helpers import image_with_a_car

@@ -7,7 +7,8 @@ import httpx
 from playwright.sync_api import expect
 
 from tests import images
-from tests.api.product import car_config, create_pipeline, submit_ok
+from tests.helpers.api import submit_ok
+from tests.helpers.product import car_config, create_pipeline
 from tests.system import wait_for_job
 from tests.ui.conftest import Screen
 from tests.ui.helpers import job

@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import images
-from tests.api.product import car_config, create_pipeline, processed_size, submit_ok
+from tests.helpers.api import submit_ok
+from tests.helpers.product import car_config, create_pipeline, processed_size
 from tests.system import wait_for_job
 from tests.ui.conftest import Screen
 from tests.ui.helpers import (

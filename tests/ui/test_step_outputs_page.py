@@ -6,7 +6,8 @@ import httpx
 from playwright.sync_api import Locator, expect
 
 from tests import images
-from tests.api.product import create_pipeline, submit_ok
+from tests.helpers.api import submit_ok
+from tests.helpers.product import create_pipeline
 from tests.system import free_port, wait_for_job
 from tests.ui.conftest import Screen
 from tests.ui.helpers import image_with_a_car

@@ -24,8 +24,8 @@ from common.logs import job_id_var, step_var
 from common.queue import client, step_task_name
 from common.settings import Settings
 from tests import images
-from tests.api.product import submit_ok
 from tests.conftest import TEST_ENV
+from tests.helpers.api import submit_ok
 from tests.system import System, free_port, make_env, wait_for_job, wait_until
 from worker import logcontext
 from worker.lease import check_visibility_timeout, longest_task_s

@@ -15,8 +15,8 @@ from common.pipeline import default_registry
 from common.queue import celery_config, queue_names, step_queue, step_runs
 from common.settings import Settings
 from tests import images
-from tests.api.helpers import QueueSpy, submit
 from tests.conftest import TEST_ENV
+from tests.helpers.api import QueueSpy, submit
 from tests.system import System, free_port, make_env, wait_for_job
 
 pytestmark = pytest.mark.system

@@ -20,8 +20,9 @@ from common.repositories import (
     PipelineRepository,
 )
 from tests import images
-from tests.api.product import add_pipeline, submit_ok
 from tests.conftest import API_PORT, TEST_ENV
+from tests.helpers.api import submit_ok
+from tests.helpers.product import add_pipeline
 from tests.hostile.corpus import png
 from tests.rows import add_job
 from tests.system import System, free_port, make_env, wait_for_job

@@ -1,4 +1,5 @@
-"""What the API tests share: submitting an upload, and checking the one error shape."""
+"""Talking to the API: submitting an upload (the one submit helper), checking the one error
+shape, and watching what reaches the queue."""
 
 from __future__ import annotations
 
@@ -21,17 +22,30 @@ STORED = ("jobs", "job_steps", "job_images")
 def submit(
     api: httpx.Client,
     data: bytes,
+    pipeline_id: object = 1,
     *,
     name: str = "photo.jpg",
     content_type: str = "image/jpeg",
-    pipeline_id: object = 1,
+    **params: Any,
 ) -> httpx.Response:
-    """POST /jobs with one image as a multipart file and the pipeline id as a form field."""
+    """POST /jobs with one image as a multipart file (file name `name`, declared type
+    `content_type`) and the pipeline id as a form field; `params` go in the query."""
     return api.post(
         "/jobs",
+        params=params,
         files={"image": (name, data, content_type)},
         data={"pipeline_id": str(pipeline_id)},
     )
+
+
+def submit_ok(api: httpx.Client, data: bytes, pipeline_id: int = 1, name: str = "photo.jpg") -> str:
+    """POST /jobs, which must answer 202 with the job queued and its Location; the job's id."""
+    response = submit(api, data, pipeline_id, name=name)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "queued"
+    assert response.headers["location"] == f"/jobs/{body['job_id']}"
+    return str(body["job_id"])
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -41,28 +41,6 @@ def create_pipeline(api: httpx.Client, config: dict[str, Any], prefix: str = "p"
     return int(response.json()["id"])
 
 
-def submit(
-    api: httpx.Client, data: bytes, pipeline_id: int, name: str = "photo.jpg", **params: Any
-) -> httpx.Response:
-    """POST /jobs with one image (file name `name`) to the pipeline; `params` as the query."""
-    return api.post(
-        "/jobs",
-        params=params,
-        files={"image": (name, data)},
-        data={"pipeline_id": str(pipeline_id)},
-    )
-
-
-def submit_ok(api: httpx.Client, data: bytes, pipeline_id: int = 1, name: str = "photo.jpg") -> str:
-    """POST /jobs, which must answer 202 with the job queued and its Location; the job's id."""
-    response = submit(api, data, pipeline_id, name)
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body["status"] == "queued"
-    assert response.headers["location"] == f"/jobs/{body['job_id']}"
-    return str(body["job_id"])
-
-
 def add_pipeline(name: str, steps: list[dict[str, Any]], datatype: str = "CarDetection") -> int:
     """A pipeline stored straight in the database, with no check of its steps."""
     from common.db import session_scope
