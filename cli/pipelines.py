@@ -87,16 +87,22 @@ def create_pipeline(
 @pipelines.command("update")
 @click.argument("pipeline_id", type=click.IntRange(min=1))
 @click.argument("file", type=click.File("r"))
+@click.option("--name", help="New name (else from FILE, else unchanged); 409 if taken.")
 @click.option("--description", help="New description (else from FILE, else unchanged).")
 @json_option
 @click.pass_context
 def update_pipeline(
-    ctx: click.Context, pipeline_id: int, file: IO[str], description: str | None, as_json: bool
+    ctx: click.Context,
+    pipeline_id: int,
+    file: IO[str],
+    name: str | None,
+    description: str | None,
+    as_json: bool,
 ) -> None:
-    """Store the config in FILE as the pipeline's new version; jobs already submitted keep
-    theirs. FILE is read as for create; a name in it is ignored (a pipeline keeps its name)."""
-    body = read_body(file, None, description, need_name=False)
-    body.pop("name", None)
+    """Store the config in FILE as the pipeline's new version (a new version only if it
+    changed); jobs already submitted keep theirs. FILE is read as for create, and may be what
+    `pipelines show --json` gave; a name in it, or --name, renames the pipeline."""
+    body = read_body(file, name, description, need_name=False)
     updated = api(ctx).update_pipeline(pipeline_id, body)
     if as_json:
         render.print_json(updated)

@@ -141,20 +141,25 @@ def test_pipelines_update_puts_the_config_and_the_given_fields(tmp_path: Path) -
     assert shown["version"] == 2
 
 
-def test_pipelines_update_leaves_out_a_name_found_in_the_file(tmp_path: Path) -> None:
+def test_pipelines_update_sends_the_name_from_the_file_and_name_overrides_it(
+    tmp_path: Path,
+) -> None:
     seen: list[httpx.Request] = []
     config = {"datatype": "ImageData", "steps": [{"type": "image.fit@v1"}]}
     path = tmp_path / "body.json"
     path.write_text(json.dumps({"name": "cars", "description": "d", "config": config}))
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"id": 5, "name": "cars", **json.loads(request.content)})
+        return httpx.Response(200, json={"id": 5, **json.loads(request.content)})
 
-    assert (
-        pipectl("pipelines", "update", "5", str(path), client=client(handler, seen)).exit_code == 0
+    from_file = pipectl("pipelines", "update", "5", str(path), client=client(handler, seen))
+    renamed = pipectl(
+        "pipelines", "update", "5", str(path), "--name", "trucks", client=client(handler, seen)
     )
 
-    assert json.loads(seen[0].content) == {"config": config, "description": "d"}
+    assert (from_file.exit_code, renamed.exit_code) == (0, 0)
+    assert json.loads(seen[0].content) == {"name": "cars", "description": "d", "config": config}
+    assert json.loads(seen[1].content)["name"] == "trucks"
 
 
 def test_pipelines_update_shows_the_new_version_as_a_table(tmp_path: Path) -> None:
