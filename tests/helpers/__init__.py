@@ -5,5 +5,6 @@ tests/rows.py, tests/system.py), never from another test module.
 - `product`: pipelines of a test's own, side APIs, processed images.
 - `jobs`: jobs written straight to the database (a failed job no worker saw).
 - `photos`: images as cameras write them (orientation tags, XMP, extra segments).
+- `pixels`: images drawn for the pixel steps, checks on their output, a step run.
 - `webhook`: a webhook receiver on a free port.
 """
