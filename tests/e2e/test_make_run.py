@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,19 +130,44 @@ def test_celery_inspect_reaches_the_worker_on_the_private_redis(make_run: Runnin
 
 
 def test_flower_shows_the_worker_and_the_tasks_of_the_steps(make_run: Running) -> None:
+    # Given: Flower up, and both workers sending task events since Flower asked for them
+    # (workers send none until a monitor asks; Flower asks every few seconds)
     wait_until(http_ok(f"{make_run.flower_url}/healthcheck"), 30, "Flower")
-
-    workers = httpx.get(f"{make_run.flower_url}/workers", timeout=30)
-    tasks = httpx.get(
-        f"{make_run.flower_url}/tasks/datatable", params=FLOWER_TASK_TABLE, timeout=30
+    wait_until(
+        lambda: make_run.log.read_text(errors="replace").count("enabled by remote") >= 2,
+        30,
+        "Flower asking both workers for task events",
+        interval=0.5,
     )
 
+    # When: a job runs while Flower watches
+    with (ROOT / "samples" / "car.jpg").open("rb") as image:
+        submitted = httpx.post(
+            f"{make_run.api_url}/jobs",
+            params={"wait": "20"},
+            files={"image": image},
+            data={"pipeline_id": "1"},
+            timeout=30,
+        )
+    assert submitted.json()["status"] == "succeeded", submitted.text
+
+    # Then: Flower lists the worker and the job's tasks
+    workers = httpx.get(f"{make_run.flower_url}/workers", timeout=30)
     assert workers.status_code == 200
     assert "celery@" in workers.text
-    assert tasks.status_code == 200
-    names = {task["name"] for task in tasks.json()["data"]}
     # The detection's row is stored by the model call's task (adjacent steps on one queue).
-    assert {"pipeline.step.image.fit@v1", "pipeline.step.model.detect_car@v1"} <= names
+    expected = {"pipeline.step.image.fit@v1", "pipeline.step.model.detect_car@v1"}
+    names: set[str] = set()
+    for _ in range(40):  # events reach Flower a moment after the task ends
+        tasks = httpx.get(
+            f"{make_run.flower_url}/tasks/datatable", params=FLOWER_TASK_TABLE, timeout=30
+        )
+        assert tasks.status_code == 200
+        names = {task["name"] for task in tasks.json()["data"]}
+        if expected <= names:
+            break
+        time.sleep(0.5)
+    assert expected <= names
 
 
 def descendants(pid: int) -> set[int]:
