@@ -98,14 +98,31 @@ class Postgres:
         done = self._pg_ctl("-w", "-t", str(int(timeout_s)), "-m", "fast", "stop", check=False)
         if not pidfile.exists():
             return
+        pid = self._postmaster_pid()
+        if pid is None:  # a stale file, left by a server that was killed: nothing runs
+            return
         print(f"pg_ctl stop failed ({done.stderr.strip()}); signalling it", file=sys.stderr)
-        with contextlib.suppress(ValueError, IndexError, OSError):
-            os.kill(int(pidfile.read_text().split()[0]), signal.SIGINT)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)
         deadline = time.monotonic() + timeout_s
         while pidfile.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         if pidfile.exists():
             raise RuntimeError(f"PostgreSQL in {self.folder} did not stop: {done.stderr.strip()}")
+
+    def _postmaster_pid(self) -> int | None:
+        """The PID in postmaster.pid if that process is this folder's postmaster, else None.
+
+        A postmaster's working directory is its data folder (Linux's /proc tells it). A file
+        left by a killed server names a PID the system may have given since to any process,
+        another PostgreSQL's included, and we run as root: never signal on the file alone."""
+        try:
+            pid = int((self.folder / "postmaster.pid").read_text().split()[0])
+            if Path(f"/proc/{pid}/cwd").resolve() == self.folder:
+                return pid
+        except (ValueError, IndexError, OSError):
+            pass
+        return None
 
     def log(self) -> str:
         path = self.folder / "log"
