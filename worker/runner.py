@@ -21,7 +21,7 @@ from celery.exceptions import Ignore, Retry
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from common.db import autocommit_scope, session_scope
+from common.db import autocommit_scope, session_scope, statements_commit_themselves
 from common.models import utcnow
 from common.pipeline import StepContext, StepError, TransientStepError
 from common.repositories import ImageRepository, JobRepository
@@ -193,7 +193,9 @@ def record(jid: uuid.UUID, position: int, claimed: Claim) -> None:
     SupersededError if a newer attempt took the step meanwhile, StepError from the step.
 
     The session's transaction begins with its first statement: while a step that does not use
-    the session runs (a call to the model server, say), no transaction is open.
+    the session runs (a call to the model server, say), no transaction is open. A step that
+    wrote nothing has its result stored in one statement that commits itself; one that wrote
+    rows has them committed with its result, in one transaction.
     """
     started = time.perf_counter()
     step = claimed.step
@@ -222,6 +224,10 @@ def record(jid: uuid.UUID, position: int, claimed: Claim) -> None:
             egress=resources.egress_client(),
         )
         result, output = step.execute(data, ctx)
+        if not session.in_transaction():
+            # The step wrote nothing: its result is one statement, which commits itself,
+            # saving the BEGIN and COMMIT round trips.
+            statements_commit_themselves(session)
         duration_ms = elapsed_ms(started)
         made_image = reads_image and result.image is not data.image
         recorded = JobRepository(session).finish_attempt(

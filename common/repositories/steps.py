@@ -202,17 +202,14 @@ class StepRuns(Repository):
         result = self.session.execute(self._RENEW_LEASE, params)
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    # A step's result in one statement: the job's payload and status (while it is running), then
-    # the step succeeded (only its current attempt), then the processed image if the step made one
-    # (only if the step's row was updated). The caller rolls back unless both rows were updated.
+    # A step's result in one statement, which can commit itself: it locks the job's row (as a
+    # claim does, first) while the job is running, marks the step succeeded if `p_attempt` is
+    # still its current one, and only then updates the job's payload and status and stores the
+    # processed image, if the step made one. A superseded attempt changes nothing.
     _FINISH_ATTEMPT = text(
         """
         WITH job AS (
-            UPDATE jobs
-               SET payload = :p_payload, status = :p_status, finished_at = :p_finished_at,
-                   updated_at = :p_now
-             WHERE id = :p_job_id AND status = 'running'
-            RETURNING id
+            SELECT id FROM jobs WHERE id = :p_job_id AND status = 'running' FOR UPDATE
         ), step AS (
             UPDATE job_steps
                SET status = 'succeeded', finished_at = :p_now, duration_ms = :p_duration_ms,
@@ -221,6 +218,13 @@ class StepRuns(Repository):
              WHERE job_steps.job_id = job.id AND job_steps.position = :p_position
                AND job_steps.attempts = :p_attempt AND job_steps.status = 'running'
             RETURNING job_steps.job_id
+        ), finished_job AS (
+            UPDATE jobs
+               SET payload = :p_payload, status = :p_status, finished_at = :p_finished_at,
+                   updated_at = :p_now
+              FROM step
+             WHERE jobs.id = step.job_id
+            RETURNING jobs.id
         ), image AS (
             INSERT INTO job_images (job_id, variant, content_type, size, data, created_at)
             SELECT step.job_id, 'processed', :p_content_type, :p_size, :p_data, :p_now
@@ -231,7 +235,7 @@ class StepRuns(Repository):
                    created_at = excluded.created_at
             RETURNING id
         )
-        SELECT (SELECT count(*) FROM job) AS jobs, (SELECT count(*) FROM step) AS steps,
+        SELECT (SELECT count(*) FROM finished_job) AS jobs, (SELECT count(*) FROM step) AS steps,
                (SELECT count(*) FROM image) AS images
         """
     ).bindparams(
@@ -256,10 +260,11 @@ class StepRuns(Repository):
         output: dict[str, Any] | None = None,
     ) -> bool:
         """Record a step's success, its `output` (JSON-safe; None: it reports nothing) and the
-        processed `image` (content type, bytes) it made, if `attempt` is still its current one;
-        else False (and the caller rolls back).
+        processed `image` (content type, bytes) it made, if `attempt` is still its current one
+        and the job is running; else False, having changed nothing (the caller rolls back what
+        else its transaction wrote). One statement, so it can run on its own (autocommit).
 
-        The job's row is updated first, which takes the lock a claim takes too.
+        The job's row is locked first, as a claim locks it, so the two cannot deadlock.
         """
         now = utcnow()
         content_type, data = image if image is not None else (None, None)

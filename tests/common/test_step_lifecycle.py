@@ -102,11 +102,13 @@ def test_a_result_is_recorded_only_for_the_current_attempt(db: Session, job_id: 
     jobs.claim_step(job_id, 1, lease_s=LEASE_S)  # attempt 2 takes over
 
     stale = jobs.finish_attempt(
-        job_id, 1, 1, 5.0, {"late": True}, last=False, image=("image/jpeg", b"stale")
+        job_id, 1, 1, 5.0, {"late": True}, last=True, image=("image/jpeg", b"stale")
     )
-    # (The worker rolls back then; the current attempt's result replaces the job's fields.)
+    # It changed nothing, with no rollback (the worker runs it on its own, in autocommit).
     assert stale is False
     assert images(db, job_id) == {ORIGINAL: b"original bytes"}
+    job = load(db, job_id)
+    assert (job.status, job.payload, job.finished_at) == (JobStatus.RUNNING, {}, None)
 
     current = jobs.finish_attempt(
         job_id, 1, 2, 7.5, {"n": 1}, last=False, image=("image/jpeg", b"processed bytes")
