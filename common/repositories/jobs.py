@@ -226,6 +226,10 @@ class JobRepository(JobStates, StepRuns):
     DECLARE unfinished bigint;
     BEGIN
         PERFORM pg_advisory_xact_lock(7060000001);
+        -- An index scan marks the index entries of dead row versions as dead (a bitmap scan
+        -- never does), so each count skips what earlier counts found dead: without this, every
+        -- submit counted all the row versions that job updates left since the last vacuum.
+        PERFORM set_config('enable_bitmapscan', 'off', true);
         SELECT count(*) INTO unfinished FROM jobs WHERE status IN ('queued', 'running');
         IF unfinished > {limit} THEN
             RAISE EXCEPTION 'queue_full' USING DETAIL = unfinished::text;
