@@ -23,29 +23,36 @@ from common.settings import get_settings
 
 _http: httpx.Client | None = None
 _egress: httpx.Client | None = None
+# The threads of an I/O worker ask for the clients at once when the first tasks arrive: one
+# builds each client (an SSL context and a connection pool), the others wait for it.
+_clients_lock = Lock()
 
 
 def http_client() -> httpx.Client:
     global _http
-    if _http is None:
-        # Connections open as needed: a pool process uses one, a worker of threads up to one
-        # per thread (a smaller limit would make threads queue for a connection).
-        _http = httpx.Client(limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
-    return _http
+    with _clients_lock:
+        if _http is None:
+            # Connections open as needed: a pool process uses one, a worker of threads up to one
+            # per thread (a smaller limit would make threads queue for a connection).
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            _http = httpx.Client(limits=limits)
+        return _http
 
 
 def egress_client() -> httpx.Client:
     """The client for destinations a pipeline's author chose (webhooks): public unicast
     addresses and WEBHOOK_ALLOWED_NETWORKS only, each connection to the address checked."""
     global _egress
-    if _egress is None:
-        _egress = guarded_client(get_settings().egress_policy)
-    return _egress
+    with _clients_lock:
+        if _egress is None:
+            _egress = guarded_client(get_settings().egress_policy)
+        return _egress
 
 
 def reset_http_client() -> None:
-    global _http, _egress
+    global _http, _egress, _clients_lock
     _http = _egress = None  # a forked child must not share its parent's sockets
+    _clients_lock = Lock()  # nor a lock a thread of its parent held when it forked
 
 
 @lru_cache(maxsize=256)
