@@ -25,7 +25,6 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -33,8 +32,7 @@ import sqlalchemy as sa
 
 from tests import images
 from tests.system import System, free_port, make_env
-from tools.servers.postgres import Postgres
-from tools.servers.redis import Redis
+from tools.servers import given_or_private
 
 WORKERS = ("worker-a", "worker-b")
 
@@ -140,30 +138,11 @@ def report(
     return figures, lost == 0 and duplicated == 0
 
 
-def servers(stack: ExitStack) -> tuple[str, str]:
-    """The PostgreSQL URL to create the run's database with, and the broker's URL: those
-    SOAK_POSTGRES_URL and SOAK_REDIS_URL give, or private servers stopped with `stack`."""
-    folder = Path(tempfile.mkdtemp(prefix="soak-servers-"))
-    admin_url = os.environ.get("SOAK_POSTGRES_URL")
-    if not admin_url:
-        postgres = Postgres(folder / "postgres")
-        postgres.start()
-        stack.callback(postgres.stop)
-        admin_url = postgres.url()
-    broker_url = os.environ.get("SOAK_REDIS_URL")
-    if not broker_url:
-        redis = Redis(folder / "redis", persist=False)
-        redis.start()
-        stack.callback(redis.stop)
-        broker_url = redis.url(14)
-    return admin_url, broker_url
-
-
 def main() -> int:
     args = parse_args()
-    with ExitStack() as stack:
-        admin_url, broker_url = servers(stack)
-        return soak(args, admin_url, broker_url)
+    given = os.environ.get("SOAK_POSTGRES_URL"), os.environ.get("SOAK_REDIS_URL")
+    with given_or_private(*given, redis_db=14, say=lambda line: print(f"soak: {line}")) as urls:
+        return soak(args, *urls)
 
 
 def soak(args: argparse.Namespace, admin_url: str, broker_url: str) -> int:

@@ -1,10 +1,15 @@
-"""The private PostgreSQL's wrapper never signals a process that is not its own server."""
+"""The private servers: the PostgreSQL wrapper never signals a process that is not its own
+server, and a run given servers starts none."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
+import pytest
+
+import tools.servers
+from tools.servers import given_or_private
 from tools.servers.postgres import Postgres
 
 
@@ -25,3 +30,25 @@ def test_stop_leaves_alone_a_process_named_by_a_stale_pid_file(tmp_path: Path) -
     finally:
         other.kill()
         other.wait()
+
+
+def test_servers_given_are_used_as_given_and_nothing_is_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: both URLs (make bench's BENCH_*, make soak's SOAK_*); the folder private servers
+    # would use
+    folder = tmp_path / "private"
+    folder.mkdir()
+    monkeypatch.setattr(tools.servers.tempfile, "mkdtemp", lambda prefix: str(folder))
+    said: list[str] = []
+    postgres_url = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+    # When
+    with given_or_private(postgres_url, "redis://127.0.0.1:6379/13", 13, said.append) as urls:
+        inside = folder.exists()
+
+    # Then: the same URLs, no server announced, the folder removed at the end
+    assert urls == (postgres_url, "redis://127.0.0.1:6379/13")
+    assert said == []
+    assert inside
+    assert not folder.exists()
