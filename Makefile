@@ -43,7 +43,9 @@ chaos: install
 soak: install
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
-## Throughput, latency, CPU and memory figures; writes bench/results/ (BENCH_ARGS="--quick").
+## Throughput, latency, CPU and memory figures against issue 15's targets; writes bench/results/
+## (BENCH_ARGS="--quick"). On private servers started for the run, unless BENCH_POSTGRES_URL and
+## BENCH_REDIS_URL name existing ones (docs/performance.md#how-to-bench).
 bench: install
 	$(BIN)/python -m bench.bench $(BENCH_ARGS)
 

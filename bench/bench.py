@@ -1,20 +1,22 @@
 """Benchmark: end-to-end throughput against a bare processing loop, latency at half load, the
-gateway's submit latency, CPU per image per process kind, and peak memory.
+gateway's submit latency, CPU per image per process kind, and peak memory, with issue 15's
+targets met or not (bench.compare).
 
     make bench                                   # default worker count: one process per core
     python -m bench.bench --workers 2 --rounds 3
     python -m bench.bench --quick                # about a minute: the bare loop and both
                                                  # configurations' end-to-end rounds only
 
-Starts a database of its own (on the machine's PostgreSQL), a queue of its own (Redis db 13),
-the model mock (no latency, no faults), the API and the workers (--workers processes on the CPU
-queue, threads on the I/O queue) in two configurations, one after the other: the lean one (logs
-at --log-level, no Flower) and the one that ships (bench/shipped.py: the Procfile's processes
-under `make run`'s line prefixer, INFO logs, Flower attached); drives them from this process
-over 127.0.0.1; prints a table and writes it to bench/results/ (latest.json, latest.md and a
-timestamped copy of each). Everything started is stopped, and the
+Makes a database and a queue of its own on the servers BENCH_POSTGRES_URL (a user that may
+create databases) and BENCH_REDIS_URL name; for each one unset, a private server
+(tools/servers) is started for the run and stopped at its end, as the tests and `make soak` do.
+Then starts the model mock (no latency, no faults), the API and the workers (--workers
+processes on the CPU queue, threads on the I/O queue) in two configurations, one after the
+other: the lean one (logs at --log-level, no Flower) and the one that ships (bench/shipped.py:
+the Procfile's processes under `make run`'s line prefixer, INFO logs, Flower attached); drives
+them from this process over 127.0.0.1; prints a table and writes it to bench/results/
+(latest.json, latest.md and a timestamped copy of each). Everything started is stopped, and the
 database and the queue keys are removed, also on an error, Ctrl-C or SIGTERM.
-BENCH_POSTGRES_URL and BENCH_REDIS_URL point it at other servers.
 
 A round during which other work took more than --max-other-share of the machine is run again
 while --retry-budget lasts, and left out of the medians; the table says how many rounds each
@@ -31,7 +33,16 @@ import time
 from datetime import UTC, datetime
 
 from bench import procstat, report
+from bench.cluster import REDIS_DB
 from bench.phases import Phases
+from tools.servers import given_or_private
+
+# The variables that name existing servers; for each one unset, a private server is started.
+SERVER_ENV = {"postgres": "BENCH_POSTGRES_URL", "redis": "BENCH_REDIS_URL"}
+
+
+def given(server: str) -> bool:
+    return bool(os.environ.get(SERVER_ENV[server]))
 
 
 def parse_args() -> argparse.Namespace:
@@ -86,8 +97,19 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(bench: Phases) -> int:
+    """Every phase (the quick set with --quick), then the table; 1 if a phase or the cleanup
+    failed, 2 if the servers cannot be reached (nothing is measured then)."""
     started = time.monotonic()
     bench.details["max_other_share"] = bench.args.max_other_share
+    try:
+        servers = {
+            name: f"{version} ({'from ' + SERVER_ENV[name] if given(name) else 'private'})"
+            for name, version in bench.cluster.servers().items()
+        }
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        bench.cluster.stop()
+        return 2
     busy_at_start = procstat.busy_share(1.0)
     if busy_at_start > bench.args.max_other_share:
         print(
@@ -95,8 +117,6 @@ def run(bench: Phases) -> int:
             "are run again, up to a bound",
             flush=True,
         )
-    # SIGTERM ends the run as Ctrl-C does: through the finally below, which stops everything.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         ok = bench.phase("inputs", bench.make_inputs)
         if ok:
@@ -131,6 +151,7 @@ def run(bench: Phases) -> int:
         "rounds": bench.args.rounds,
         "quick": bench.args.quick,
         "batch": bench.args.batch,
+        "servers": servers,
         "settings": {k: v for k, v in bench.cluster.settings.items() if k != "DATA_DIR"},
         "logs": str(bench.cluster.logs),
     }
@@ -144,7 +165,17 @@ def run(bench: Phases) -> int:
 
 
 def main() -> int:
-    return run(Phases(parse_args()))
+    args = parse_args()
+    # SIGTERM ends the run as Ctrl-C does: through the cleanup, which stops everything (the
+    # private servers last).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    urls = os.environ.get(SERVER_ENV["postgres"]), os.environ.get(SERVER_ENV["redis"])
+    with given_or_private(*urls, redis_db=REDIS_DB, say=say) as (admin_url, broker_url):
+        return run(Phases(args, admin_url, broker_url))
+
+
+def say(line: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
 if __name__ == "__main__":

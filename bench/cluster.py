@@ -1,5 +1,8 @@
 """The system under test: a database and a queue of its own, the mock, the API and one worker.
 
+The database and the queue are made on the servers the run is given (bench.bench: those
+BENCH_POSTGRES_URL and BENCH_REDIS_URL name, or private ones started for the run).
+
 The processes are started as `make run` starts them (tests/system.py's helpers), except that
 the log level is the benchmark's (WARNING by default, so logging costs what it costs in a quiet
 production setting) and the worker's readiness is asked over the broker (a control ping from
@@ -23,13 +26,12 @@ import redis
 import sqlalchemy as sa
 from celery import Celery
 
+from bench import procstat
 from common.settings import Settings
 from tests.system import BIN, System, free_port, http_ok, wait_until
 
-ADMIN_URL = os.environ.get(
-    "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-BROKER_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+# The Redis database a private server is used with (a given URL names its own).
+REDIS_DB = 13
 
 
 def clean_env(overrides: dict[str, str]) -> dict[str, str]:
@@ -42,7 +44,14 @@ def clean_env(overrides: dict[str, str]) -> dict[str, str]:
 
 
 class Cluster:
-    def __init__(self, workers: int, log_level: str) -> None:
+    """The processes under test, on a database and a queue of this run's own.
+
+    `admin_url`: a PostgreSQL URL whose user may create databases; `broker_url`: a Redis URL
+    (its database holds the queue). Nothing is created until `create_database`."""
+
+    def __init__(self, workers: int, log_level: str, admin_url: str, broker_url: str) -> None:
+        self.admin_url = admin_url
+        self.broker_url = broker_url
         self.run_id = uuid.uuid4().hex[:8]
         self.database = f"pipelines_bench_{self.run_id}"
         self.queue = f"bench-{self.run_id}"
@@ -50,11 +59,11 @@ class Cluster:
         self.log_level = log_level.upper()
         self.api_port, self.mock_port, self.floor_port = free_port(), free_port(), free_port()
         self.database_url = (
-            sa.make_url(ADMIN_URL).set(database=self.database).render_as_string(False)
+            sa.make_url(admin_url).set(database=self.database).render_as_string(False)
         )
         self.settings = {
             "DATABASE_URL": self.database_url,
-            "BROKER_URL": BROKER_URL,
+            "BROKER_URL": broker_url,
             "QUEUE_NAME": self.queue,
             "DATA_DIR": tempfile.mkdtemp(prefix="bench-data-"),
             "MODEL_URL": f"http://127.0.0.1:{self.mock_port}",
@@ -67,19 +76,48 @@ class Cluster:
         self.system = System(env=clean_env(self.settings), logs=self.logs)
         self.hostname = f"bench-{self.run_id}@bench"
         self.io_hostname = f"bench-io-{self.run_id}@bench"
-        self.admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+        self.admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         self.engine: sa.Engine | None = None
-        self.redis = redis.Redis.from_url(BROKER_URL)
-        self.control = Celery("bench-control", broker=BROKER_URL)
+        self.database_created = False
+        # The PostgreSQL server's main process, when it runs on this machine (servers()).
+        self.postmaster: int | None = None
+        self.redis = redis.Redis.from_url(broker_url, socket_connect_timeout=5)
+        self.control = Celery("bench-control", broker=broker_url)
         self.control.conf.broker_connection_retry_on_startup = True
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    @property
+    def redis_port(self) -> int:
+        return int(self.redis.connection_pool.connection_kwargs.get("port", 6379))
+
+    def servers(self) -> dict[str, str]:
+        """The servers' versions ("postgres", "redis"); finds the PostgreSQL server's main
+        process if it runs here (the parent of this connection's backend). Raises
+        RuntimeError naming each server that cannot be reached."""
+        found, problems = {}, []
+        try:
+            with self.admin.connect() as conn:
+                found["postgres"] = str(conn.execute(sa.text("SHOW server_version")).scalar())
+                backend = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+            with contextlib.suppress(OSError):
+                self.postmaster = procstat.parent(backend)
+        except sa.exc.SQLAlchemyError as exc:
+            problems.append(f"PostgreSQL at {self.admin.url!r}: {exc}")
+        try:
+            found["redis"] = str(self.redis.info("server")["redis_version"])
+        except redis.RedisError as exc:
+            problems.append(f"Redis at {self.broker_url}: {exc}")
+        if problems:
+            raise RuntimeError("\n".join(["cannot reach the servers:", *problems]))
+        return found
+
     def create_database(self) -> None:
         with self.admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{self.database}"'))
+        self.database_created = True
         done = self.system.run(sys.executable, "-m", "common.bootstrap")
         if done.returncode != 0:
             raise RuntimeError(f"bootstrap failed:\n{done.stderr}")
@@ -186,7 +224,7 @@ class Cluster:
                 "FLOOR_DATABASE_URL": sa.make_url(self.database_url)
                 .set(drivername="postgresql")
                 .render_as_string(False),
-                "FLOOR_BROKER_URL": BROKER_URL,
+                "FLOOR_BROKER_URL": self.broker_url,
                 "FLOOR_QUEUE": f"{self.queue}.floor",
                 "FLOOR_MODEL_URL": f"http://127.0.0.1:{self.mock_port}",
             }
@@ -273,7 +311,8 @@ class Cluster:
         drop = sa.text(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         try:
             # Retried: the server may be restarting (the fault tests restart it).
-            retrying(lambda: self._admin_execute(drop), DB_RESTART_S)
+            if self.database_created:
+                retrying(lambda: self._admin_execute(drop), DB_RESTART_S)
         except Exception as exc:  # noqa: BLE001
             problems.append(f"dropping {self.database}: {exc!r}")
         self.admin.dispose()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bench import inputs, loads, procstat
-from bench.cluster import BROKER_URL, Cluster, wait_jobs_done
+from bench.cluster import Cluster, wait_jobs_done
 from bench.loads import Body, LoadResult, percentile
 
 if TYPE_CHECKING:
@@ -29,9 +29,12 @@ def ms(seconds: float) -> float:
 
 
 class Harness:
-    def __init__(self, args: argparse.Namespace) -> None:
+    """The run's cluster and collected details; `admin_url` and `broker_url` are the servers
+    the cluster's database and queue are made on (bench.cluster.Cluster)."""
+
+    def __init__(self, args: argparse.Namespace, admin_url: str, broker_url: str) -> None:
         self.args = args
-        self.cluster = Cluster(args.workers, args.log_level)
+        self.cluster = Cluster(args.workers, args.log_level, admin_url, broker_url)
         self.details: dict[str, Any] = {"errors": {}, "disturbed_rounds": {}, "phase_s": {}}
         self.retry_budget_s = args.retry_budget
         # The Procfile's processes under tools.run, while the shipped configuration runs.
@@ -99,8 +102,8 @@ class Harness:
         found.update(dict.fromkeys(c.pool_pids("floor-worker"), procstat.FLOOR_POOL))
         if self.shipped is not None:
             found.update(self.shipped.kinds())
-        found.update(procstat.postgres_pids(c.database))
-        found.update(procstat.redis_pids(int(BROKER_URL.rsplit(":", 1)[1].split("/")[0])))
+        found.update(procstat.postgres_pids(c.database, c.postmaster))
+        found.update(procstat.redis_pids(c.redis_port))
         return found
 
     def measured(self, load: Callable[[], LoadResult]) -> tuple[LoadResult, Round]:

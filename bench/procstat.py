@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -115,6 +114,8 @@ _PG_SERVER_TITLES = (
     "logical replication launcher",
     "stats collector",
     "archiver",
+    "io worker",  # PostgreSQL 18's asynchronous I/O (io_method=worker, its default)
+    "walsummarizer",
 )
 
 
@@ -149,31 +150,31 @@ SYSTEM_KINDS = frozenset(
 )
 
 
-def postgres_pids(database: str) -> dict[int, str]:
-    """PostgreSQL's processes by kind: PG_OURS, PG_SERVER or PG_OTHERS."""
-    try:
-        uid = pwd.getpwnam("postgres").pw_uid
-    except KeyError:
+def postgres_pids(database: str, postmaster: int | None) -> dict[int, str]:
+    """The processes of the PostgreSQL server whose main process is `postmaster` (it and its
+    children), by kind: PG_OURS, PG_SERVER or PG_OTHERS; none without `postmaster` (a server
+    on another machine). By process tree, not by user: a private server runs as a user of its
+    own, and another server on the machine may run as `postgres`."""
+    if postmaster is None or not (PROC / str(postmaster)).exists():
         return {}
-    kinds = {}
-    for pid in _pids():
+    kinds = {postmaster: PG_SERVER}
+    for pid in children(postmaster):
         with contextlib.suppress(OSError):
-            if _uid(pid) != uid:
-                continue
-            # Titles: "postgres: [<cluster>: ]<user> <database> <client> <state>" for a
-            # backend, "postgres: [<cluster>: ]walwriter" etc.; the postmaster keeps its argv.
-            words = cmdline(pid).split()
-            if not words or words[0] != "postgres:":
-                kinds[pid] = PG_SERVER
-                continue
-            rest = " ".join(words[2:] if len(words) > 1 and words[1].endswith(":") else words[1:])
-            if rest.startswith(_PG_SERVER_TITLES):
-                kinds[pid] = PG_SERVER
-            elif database in rest.split()[:2]:
-                kinds[pid] = PG_OURS
-            else:
-                kinds[pid] = PG_OTHERS
+            kinds[pid] = postgres_kind(cmdline(pid), database)
     return kinds
+
+
+def postgres_kind(title: str, database: str) -> str:
+    """PG_OURS, PG_SERVER or PG_OTHERS for a PostgreSQL child process's title (its
+    cmdline): "postgres: [<cluster>: ]<user> <database> <client> <state>" for a backend,
+    "postgres: [<cluster>: ]walwriter" and the like for the server's own processes."""
+    words = title.split()
+    if not words or words[0] != "postgres:":
+        return PG_SERVER
+    rest = " ".join(words[2:] if len(words) > 1 and words[1].endswith(":") else words[1:])
+    if rest.startswith(_PG_SERVER_TITLES):
+        return PG_SERVER
+    return PG_OURS if database in rest.split()[:2] else PG_OTHERS
 
 
 def postmaster_children_seconds(kinds: dict[int, str]) -> float:
