@@ -267,6 +267,13 @@ class Cluster:
             return []
         return children(self.pid(worker))
 
+    def purge_messages(self) -> int:
+        """Drop the messages waiting in this run's two queues (Kombu's queue_purge), keeping
+        the exchange's bindings that running workers and the API route by; how many."""
+        with self.control.connection_for_write() as conn:
+            channel = conn.default_channel
+            return sum(int(channel.queue_purge(q) or 0) for q in (self.queue, f"{self.queue}.io"))
+
     def purge_queue(self) -> int:
         """Delete this run's queue keys in Redis; the number of keys deleted."""
         keys = list(self.redis.scan_iter(match=f"*{self.queue}*"))

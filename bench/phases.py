@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from bench.shipped import Shipped
 # A model server's answer time for the slow-model phase.
 SLOW_MODEL_MS = 100
 POST_LEVELS = (1, 16, 64)
+# Issue 15's POST /jobs target is at 16 clients: the one level the shipped configuration runs.
+SHIPPED_POST_CLIENTS = 16
 
 
 class Phases(Harness):
@@ -69,39 +72,57 @@ class Phases(Harness):
         self.details["api_rss_kb_at_start"] = procstat.status_kb(self.cluster.pid("api"), "VmRSS")
 
     def post_latency(self) -> None:
+        """POST /jobs from 1, 16 and 64 clients with no worker running (the lean API)."""
         c = self.cluster
-        hd = self.bodies(self.pool[inputs.HD])
         counts = {1: 40, 16: 160, 64: 256} if self.args.quick else {1: 150, 16: 480, 64: 768}
-        warm = loads.closed_loop(c.api_url, hd * 2, 4)
-        c.delete_jobs(warm.job_ids)
-        out: dict[str, Any] = {"body_kb": sum(len(b.content) for b in hd) / len(hd) / 1024}
+        out = self._post_warm_up(c.purge_queue)
         for clients in POST_LEVELS:
-            bodies = [hd[n % len(hd)] for n in range(counts[clients])]
-
-            def one_round(bodies: list[Body] = bodies, clients: int = clients) -> Round:
-                res, cpu = self.measured(lambda: loads.closed_loop(c.api_url, bodies, clients))
-                c.delete_jobs(res.job_ids)
-                c.purge_queue()
-                took = [s.latency_s for s in res.accepted]
-                if not took:
-                    raise RuntimeError(f"every POST /jobs refused: {res.refused()}: {res.first}")
-                return {
-                    "requests": len(bodies),
-                    "accepted": len(took),
-                    "refused": res.refused(),
-                    "rate_per_s": len(took) / res.wall_s,
-                    "p50_ms": ms(percentile(took, 0.50)),
-                    "p99_ms": ms(percentile(took, 0.99)),
-                    "cpu_ms_per_request": {
-                        k: ms(v) / max(1, len(took)) for k, v in cpu["cpu_s"].items()
-                    },
-                    "other_cpu_share": cpu["other_cpu_share"],
-                    "pg_sessions_opened": cpu["pg_sessions_opened"],
-                }
-
-            out[str(clients)] = {"rounds": self.quiet_rounds(f"POST x{clients}", one_round)}
+            out[str(clients)] = self._post_level(
+                f"POST x{clients}", clients, counts[clients], c.purge_queue
+            )
         self.details["post_jobs"] = out
         self.details["api_rss_kb_after_post_phase"] = procstat.status_kb(c.pid("api"), "VmRSS")
+
+    def _post_warm_up(self, purge: Callable[[], object]) -> dict[str, Any]:
+        """A few requests to warm the API up, their jobs removed; the POST figures' start."""
+        c = self.cluster
+        hd = self.bodies(self.pool[inputs.HD])
+        warm = loads.closed_loop(c.api_url, hd * 2, 4)
+        c.delete_jobs(warm.job_ids)
+        purge()
+        return {"body_kb": sum(len(b.content) for b in hd) / len(hd) / 1024}
+
+    def _post_level(
+        self, name: str, clients: int, count: int, purge: Callable[[], object]
+    ) -> dict[str, Any]:
+        """`count` POST /jobs of the HD JPEGs from `clients` clients, in quiet rounds (named
+        `name`); each round's jobs are deleted and their messages dropped by `purge` after."""
+        c = self.cluster
+        hd = self.bodies(self.pool[inputs.HD])
+        bodies = [hd[n % len(hd)] for n in range(count)]
+
+        def one_round() -> Round:
+            res, cpu = self.measured(lambda: loads.closed_loop(c.api_url, bodies, clients))
+            c.delete_jobs(res.job_ids)
+            purge()
+            took = [s.latency_s for s in res.accepted]
+            if not took:
+                raise RuntimeError(f"every POST /jobs refused: {res.refused()}: {res.first}")
+            return {
+                "requests": len(bodies),
+                "accepted": len(took),
+                "refused": res.refused(),
+                "rate_per_s": len(took) / res.wall_s,
+                "p50_ms": ms(percentile(took, 0.50)),
+                "p99_ms": ms(percentile(took, 0.99)),
+                "cpu_ms_per_request": {
+                    k: ms(v) / max(1, len(took)) for k, v in cpu["cpu_s"].items()
+                },
+                "other_cpu_share": cpu["other_cpu_share"],
+                "pg_sessions_opened": cpu["pg_sessions_opened"],
+            }
+
+        return {"rounds": self.quiet_rounds(name, one_round)}
 
     def start_worker(self) -> None:
         c = self.cluster
@@ -129,22 +150,40 @@ class Phases(Harness):
 
     def shipped_config(self) -> None:
         """The shipped configuration (bench.shipped) over the same jobs, right after the lean
-        one; the lean processes are stopped meanwhile, and started again after."""
+        one; the lean processes are stopped meanwhile, and started again after. The full run
+        also measures its POST /jobs at SHIPPED_POST_CLIENTS clients with the workers idle
+        (running, Flower attached, consuming nothing), and its latency at half its rate."""
         c = self.cluster
+        full = not self.args.quick
         for name in ("worker", "worker-io", "api", "mlmock"):
             if name in c.system.procs:
                 c.system.stop(name)
         self.shipped = Shipped(c, Path(self.args.procfile))
         try:
             self.shipped.start()
+            post = None
+            if full:
+                with self.shipped.consumers_paused():
+                    post = self._post_warm_up(c.purge_messages)
+                    post[str(SHIPPED_POST_CLIENTS)] = self._post_level(
+                        f"shipped POST x{SHIPPED_POST_CLIENTS}",
+                        SHIPPED_POST_CLIENTS,
+                        480,
+                        c.purge_messages,
+                    )
             self._warm_up()
             out = self.throughput_rounds("shipped throughput", self.bodies(self.mix))
             out["alone"] = self.one_job_alone(self._alone_bodies())
             self.details["shipped"] = out
+            if post is not None:
+                out["post_jobs"] = post
+            if full:
+                rate = out["images_per_s"] / 2
+                out["latency_half_load"] = self._half_load("shipped latency", rate)
         finally:
             self.shipped.stop()
             self.shipped = None
-            if not self.args.quick:
+            if full:
                 c.start_mock()
                 c.start_api()
                 c.start_worker()
@@ -231,10 +270,17 @@ class Phases(Harness):
         }
 
     def latency(self) -> None:
+        """The lean configuration's latency at half its end-to-end rate."""
+        rate = self.details["throughput"]["images_per_s"] / 2
+        self.details["latency_half_load"] = self._half_load("latency", rate)
+
+    def _half_load(self, name: str, rate: float) -> dict[str, Any]:
+        """Jobs of the mix sent at `rate` a second (open loop) for --latency-seconds, in quiet
+        rounds named `name`: submit to succeeded and created_at to finished_at, ms (medians of
+        the rounds' p50, p95, p99)."""
         c = self.cluster
         assert c.engine is not None
         engine = c.engine
-        rate = self.details["throughput"]["images_per_s"] / 2
         count = max(1, round(rate * self.args.latency_seconds))
         bodies = self.bodies(inputs.job_mix(self.pool, count))
 
@@ -267,7 +313,7 @@ class Phases(Harness):
                 "pg_sessions_opened": cpu["pg_sessions_opened"],
             }
 
-        rounds = self.quiet_rounds("latency", one_round)
+        rounds = self.quiet_rounds(name, one_round)
         out: dict[str, Any] = {
             "offered_per_s": rate,
             "seconds": self.args.latency_seconds,
@@ -276,7 +322,7 @@ class Phases(Harness):
         for key in rounds[0]:
             if key.endswith("_ms"):
                 out[key] = median([r[key] for r in rounds])
-        self.details["latency_half_load"] = out | {"rounds": rounds}
+        return out | {"rounds": rounds}
 
     def slow_model(self) -> None:
         """End to end with a model server that takes SLOW_MODEL_MS to answer: the split

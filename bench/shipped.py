@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench import procstat
 from bench.cluster import Cluster
@@ -74,6 +76,31 @@ class Shipped:
             name = words[words.index("--hostname") + 1] if "--hostname" in words else "celery@%h"
             found.append(name.replace("%h", host))
         return found
+
+    @contextmanager
+    def consumers_paused(self) -> Iterator[None]:
+        """For the block, the Procfile's workers run on but take no task: each cancels its
+        consumers (Celery's cancel_consumer remote control) and adds them back after
+        (add_consumer), so that they are as idle as with no job coming, Flower still asking.
+        Raises RuntimeError if no worker consumes the run's queue."""
+        control = self.cluster.control.control
+        active = control.inspect(destination=self.nodes(), timeout=2).active_queues() or {}
+        consumed = [(node, q["name"]) for node, queues in active.items() for q in queues]
+        if self.cluster.queue not in {queue for _, queue in consumed}:
+            raise RuntimeError(f"no worker consumes {self.cluster.queue}: {active}")
+
+        def ask(command: Callable[..., Any], node: str, queue: str) -> None:
+            replies = command(queue, destination=[node], reply=True, timeout=5)
+            if not any("ok" in reply.get(node, {}) for reply in replies or []):
+                raise RuntimeError(f"{node} did not do {command.__name__}({queue}): {replies}")
+
+        for node, queue in consumed:
+            ask(control.cancel_consumer, node, queue)
+        try:
+            yield
+        finally:
+            for node, queue in consumed:
+                ask(control.add_consumer, node, queue)
 
     def _alive_and(self, check: Callable[[], bool]) -> Callable[[], bool]:
         """`check`, raising instead if tools.run exited (a process of it failed to start)."""
