@@ -62,7 +62,7 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="1 round, smaller batches, only the bare loop and both configurations end to end",
     )
-    add("--batch", type=int, help="jobs per throughput round (default 500, quick 150)")
+    add("--batch", type=int, help="jobs per throughput round (default 500, quick 350)")
     add("--latency-seconds", type=float, help="length of a half-load round (default 20 s)")
     add("--slow-batch", type=int, help="jobs per slow-model round (default 200, quick 60)")
     add(
@@ -90,7 +90,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.rounds = 1
-    args.batch = args.batch or (150 if args.quick else 500)
+    args.batch = args.batch or (350 if args.quick else 500)
     args.latency_seconds = args.latency_seconds or (8.0 if args.quick else 20.0)
     args.slow_batch = args.slow_batch or (60 if args.quick else 200)
     return args
