@@ -100,7 +100,8 @@ class Cluster:
         found, problems = {}, []
         try:
             with self.admin.connect() as conn:
-                found["postgres"] = str(conn.execute(sa.text("SHOW server_version")).scalar())
+                version = str(conn.execute(sa.text("SHOW server_version")).scalar())
+                found["postgres"] = version.split()[0]  # without a packager's suffix
                 backend = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
             with contextlib.suppress(OSError):
                 self.postmaster = procstat.parent(backend)
