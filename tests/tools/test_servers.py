@@ -13,6 +13,7 @@ from tools.servers import given_or_private
 from tools.servers.postgres import Postgres
 
 
+@pytest.mark.system  # it starts a process
 def test_stop_leaves_alone_a_process_named_by_a_stale_pid_file(tmp_path: Path) -> None:
     # Given: a folder whose postmaster.pid names a live process that is not its server (a
     # killed server's file, its PID since given to another process)
