@@ -200,6 +200,13 @@ class Settings(BaseSettings):
         "seconds after a monitor last asked for them (Flower asks every 5 s); 0 keeps them on "
         "once asked, as Celery does.",
     )
+    flower_events_window_s: float = Field(
+        300.0,
+        ge=0,
+        description="Flower (`python -m worker.flower`) asks the workers for task events only "
+        "for this many seconds after its last request (a page, its API or /metrics; not "
+        "/healthcheck); 0 asks always, as Flower does.",
+    )
     worker_metrics_port: int = Field(
         9808,
         ge=0,

@@ -44,6 +44,7 @@ OTHER_VARIABLES = {
 # Where the docs say more about a setting: a link after its meaning. A name that is no longer a
 # setting fails `make docs`.
 SEE_ALSO = {
+    "flower_events_window_s": "operations.md#flower",
     "webhook_secret": "api.md#webhooks",
     "webhook_allowed_networks": "api.md#webhooks",
     "api_keys": "api.md#api-keys",
