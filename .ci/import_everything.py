@@ -1,5 +1,5 @@
 """Import every module the project installs, and the ones its dependencies load by name at run
-time (the broker transport, uvicorn's fast loops, Flower), with the interpreter it runs under.
+time (the broker transport, uvicorn's fast loops), with the interpreter it runs under.
 
 Run by .ci/production-smoke in the production venv, from a folder outside the clone, so that a
 module comes from what `pip install .` put in site-packages, never from the work tree. Exits 1,
@@ -19,7 +19,6 @@ LOADED_BY_NAME = (
     "kombu.transport.redis",
     "uvicorn.loops.uvloop",
     "uvicorn.protocols.http.httptools_impl",
-    "flower.command",
     "psycopg",
 )
 

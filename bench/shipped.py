@@ -123,7 +123,7 @@ class Shipped:
                 found[pid] = "api"
             elif "mlmock.main:app" in words:
                 found[pid] = "mlmock"
-            elif "flower" in words:
+            elif "worker.flower" in words:
                 found[pid] = FLOWER
             elif f"{queue}.io" in words:
                 found[pid] = "worker-io"

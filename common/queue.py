@@ -51,7 +51,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         # Task events cost every task three messages: on only while a monitor asks for them
-        # (Flower does, every 5 s; see worker/events.py).
+        # (Flower does, every 5 s while it is in use; see worker/events.py, worker/flower.py).
         "worker_send_task_events": False,
         "task_send_sent_event": False,
         "worker_hijack_root_logger": False,

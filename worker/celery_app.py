@@ -43,10 +43,11 @@ def _setup_logging(**_: Any) -> None:
     configure_logging(get_settings().log_level)
 
 
-# `celery -A worker flower` loads this app, then Flower parses its options with tornado, whose
-# parse callback puts a plain-text handler on the root logger. Ours, registered later, runs
-# after it and puts the LOG_FORMAT handler in its place, so Flower's lines read like every other
-# service's. Nothing else parses tornado options, so in a worker it never runs.
+# Flower (`python -m worker.flower`, which runs `celery -A worker flower`) loads this app, then
+# parses its options with tornado, whose parse callback puts a plain-text handler on the root
+# logger. Ours, registered later, runs after it and puts the LOG_FORMAT handler in its place, so
+# Flower's lines read like every other service's. Nothing else parses tornado options, so in a
+# worker it never runs.
 tornado_options.add_parse_callback(configure_logging)
 
 

@@ -3,7 +3,8 @@
 Every task costs its worker three event messages (received, started, succeeded) when task
 events are on, and whoever listens parses them all. A worker started without --task-events
 sends none, until a monitor asks with the `enable_events` control command: Flower asks every
-5 s (its `enable_events` option, on by default), `celery -A worker control enable_events` once.
+5 s (its `enable_events` option, on by default; as the Procfile and compose start it,
+worker/flower.py, only while someone uses it), `celery -A worker control enable_events` once.
 Celery's own command leaves them on for good, so a worker whose monitor has gone kept paying;
 here the request is a lease: task events go off again once no request came for
 TASK_EVENTS_LEASE_S seconds (three of Flower's intervals by default). A worker started with

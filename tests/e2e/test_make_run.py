@@ -130,9 +130,11 @@ def test_celery_inspect_reaches_the_worker_on_the_private_redis(make_run: Runnin
 
 
 def test_flower_shows_the_worker_and_the_tasks_of_the_steps(make_run: Running) -> None:
-    # Given: Flower up, and both workers sending task events since Flower asked for them
-    # (workers send none until a monitor asks; Flower asks every few seconds)
+    # Given: Flower up and in use (a page opened), and both workers sending task events since
+    # Flower asked for them (workers send none until a monitor asks; Flower asks at once on its
+    # first request, then every few seconds while it is used)
     wait_until(http_ok(f"{make_run.flower_url}/healthcheck"), 30, "Flower")
+    assert httpx.get(f"{make_run.flower_url}/workers", timeout=30).status_code == 200
     wait_until(
         lambda: make_run.log.read_text(errors="replace").count("enabled by remote") >= 2,
         30,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests import images
 from tests.conftest import TEST_ENV
-from tests.system import System, free_port, make_env, wait_for_job
+from tests.system import System, free_port, http_ok, make_env, wait_for_job, wait_until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 PHOTO = images.jpeg(320, 240, seed=7)
@@ -120,3 +121,15 @@ def cluster(logs: Path, *worker_options: str, **overrides: str) -> Iterator[Clus
             )
     finally:
         system.stop()
+
+
+def start_flower(system: System) -> str:
+    """Flower as the Procfile starts it (`python -m worker.flower`), on a free port, with the
+    system's environment; its URL, once it answers its health check (which is no use of it)."""
+    port = free_port()
+    system.start(
+        "flower", sys.executable, "-m", "worker.flower", f"--port={port}", "--address=127.0.0.1"
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until(http_ok(f"{url}/healthcheck"), 30, "Flower")
+    return url

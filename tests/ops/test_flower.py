@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.ops.helpers import WORKER, Cluster, cluster, node_name, run_jobs
-from tests.system import BIN, FLOWER_TASK_TABLE, free_port, http_ok, wait_until
+from tests.ops.helpers import WORKER, Cluster, cluster, node_name, run_jobs, start_flower
+from tests.servers import Servers
+from tests.system import FLOWER_TASK_TABLE, wait_until
 
 pytestmark = pytest.mark.system
 
@@ -17,31 +18,24 @@ AUTH = ("ops", "flower-test-password")
 
 
 @pytest.fixture(scope="module")
-def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, str]]:
+def watched(
+    servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Cluster, str]]:
     """A cluster whose worker is started without --task-events (as the Procfile and compose
-    start it), and Flower watching it, which asks the worker for them."""
+    start it), and Flower watching it, in use: it has asked the worker for task events. On the
+    servers (a module fixture runs before the tests' own `servers`)."""
     with cluster(tmp_path_factory.mktemp("ops-flower")) as running:
-        port = free_port()
         running.system.env["FLOWER_BASIC_AUTH"] = ":".join(AUTH)
-        running.system.start(
-            "flower",
-            str(BIN / "celery"),
-            "-A",
-            "worker",
-            "flower",
-            f"--port={port}",
-            "--address=127.0.0.1",
-        )
-        url = f"http://127.0.0.1:{port}"
-        wait_until(http_ok(f"{url}/healthcheck"), 30, "Flower")
+        url = start_flower(running.system)
         node = node_name(WORKER)
+        # Opening the Workers page is a use of Flower: it asks for task events at once, and
+        # every 5 s while its pages are used; from then on, tasks show.
         wait_until(
             lambda: node in httpx.get(f"{url}/workers", auth=AUTH, timeout=10).text,
             30,
             "Flower seeing the worker",
             interval=0.5,
         )
-        # Flower asks for task events every 5 s; from its first request on, tasks show.
         wait_until(
             lambda: "enabled by remote" in running.system.log(WORKER),
             30,

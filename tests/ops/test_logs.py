@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_ENV
-from tests.ops.helpers import run_jobs
-from tests.system import BIN, System, free_port, http_ok, make_env, wait_until
+from tests.ops.helpers import run_jobs, start_flower
+from tests.system import System, make_env, wait_until
 
 
 def test_a_job_id_is_on_lines_of_every_service(api: httpx.Client, system: System) -> None:
@@ -47,20 +47,12 @@ def test_flower_logs_json_lines_under_log_format_json(tmp_path: Path) -> None:
     # Given: Flower alone on the test broker, as compose runs it (LOG_FORMAT=json)
     env = make_env({**TEST_ENV, "LOG_FORMAT": "json", "FLOWER_BASIC_AUTH": "ops:flower-logs"})
     flower = System(env=env, logs=tmp_path)
-    url = f"http://127.0.0.1:{free_port()}"
     try:
-        flower.start(
-            "flower",
-            str(BIN / "celery"),
-            "-A",
-            "worker",
-            "flower",
-            f"--port={url.rsplit(':', 1)[1]}",
-            "--address=127.0.0.1",
-        )
-        wait_until(http_ok(f"{url}/healthcheck"), 30, "Flower")
+        url = start_flower(flower)
         # When: it serves a page and is stopped
         assert httpx.get(f"{url}/workers", auth=("ops", "flower-logs"), timeout=10).is_success
+        # (the page is a use of Flower: it says so, and asks the workers for task events)
+        wait_until(lambda: "Flower in use" in flower.log("flower"), 10, "Flower's line on use")
     finally:
         flower.stop()
 
@@ -70,3 +62,4 @@ def test_flower_logs_json_lines_under_log_format_json(tmp_path: Path) -> None:
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries), lines
     assert any(entry["message"].startswith("Visit me at") for entry in entries), lines
     assert any("shutting down" in entry["message"] for entry in entries), lines
+    assert any(entry["logger"] == "worker.flower" for entry in entries), lines
