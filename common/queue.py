@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from celery import Celery, chain
+from celery import Celery
 from kombu.entity import Queue
 from kombu.exceptions import ChannelError
 
+from common import broker
 from common.settings import Settings, get_settings
 
 RUN_JOB_TASK = "pipeline.run_job"
@@ -74,6 +75,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_keepalive": True,
         "health_check_interval": settings.broker_health_check_s,
     }
+    if settings.celery_broker_url.startswith("redis://"):
+        # kombu's Redis transport, sharing a client object instead of building one per command
+        # (common/broker.py). rediss:// keeps kombu's own, which checks its TLS options.
+        config["broker_transport"] = broker.TRANSPORT
     config["broker_connection_timeout"] = settings.broker_socket_timeout_s
     # A publish that fails is tried again once, at once, on a new connection; the caller
     # (the gateway, the sweep) then leaves the job to the recovery sweep instead of waiting.
@@ -166,7 +171,16 @@ def enqueue_job(
         signatures.append(
             app.signature(step_task_name(step_type), args=args, immutable=True, queue=queue)
         )
-    chain(*signatures).apply_async()
+    # The message `chain(*signatures).apply_async()` sends, without building the canvas (which
+    # gives every task an id and a result object up front: a quarter of the send's CPU). The
+    # worker sends each next task as the one before it succeeds; the list is last first.
+    head, rest = signatures[0], signatures[1:]
+    app.send_task(
+        head.task,
+        args=head.args,
+        queue=head.options["queue"],
+        chain=[dict(signature) for signature in reversed(rest)] or None,
+    )
 
 
 def queue_depths(app: Celery | None = None) -> dict[str, int]:
