@@ -12,6 +12,7 @@ from api.routes.metrics import router as metrics_router
 from api.security import install_api_keys
 from api.uploads import install_upload_limits
 from common.db import use_statement_limits
+from common.gcfreeze import freeze_startup_objects
 from common.logs import configure_logging
 from common.settings import get_settings
 
@@ -44,3 +45,5 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
+# Everything built so far lives as long as the process: full collections need not walk it.
+freeze_startup_objects()

@@ -14,9 +14,11 @@ from celery.signals import (
     task_retry,
     worker_process_init,
     worker_process_shutdown,
+    worker_ready,
 )
 
 from common import db
+from common.gcfreeze import freeze_startup_objects
 from common.imagetypes import limit_decoder_pixels
 from common.logs import configure_logging
 from common.queue import make_celery
@@ -57,6 +59,14 @@ def _after_fork(**_: Any) -> None:
 
     db.reset_engine()
     resources.reset_http_client()
+    freeze_startup_objects()  # a pool process: what it inherited and built lives as long
+
+
+@worker_ready.connect
+def _ready(**_: Any) -> None:
+    # The worker's own process (and, in a worker of threads, its tasks' threads): what it
+    # built to start lives as long as it does (common/gcfreeze.py).
+    freeze_startup_objects()
 
 
 # Metrics and log context come from Celery's signals, so the tasks need not know about them.
