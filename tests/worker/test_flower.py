@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -60,6 +62,14 @@ def test_a_window_of_0_means_always_in_use_and_never_an_extra_ask() -> None:
     assert use.active(1e9)
 
 
+def run_apart(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run `coroutine` to its end on an event loop of its own, in a thread of its own: the
+    test's thread may already run a loop (Playwright's sync API leaves one in the browser
+    tests' thread), where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, coroutine).result(timeout=30)
+
+
 @pytest.fixture
 def loop() -> Iterator[IOLoop]:
     loop = IOLoop(make_current=False)
@@ -93,11 +103,11 @@ def test_flowers_timer_asks_for_task_events_only_while_flower_is_in_use(
     assert timer.callback == flower.ask_while_in_use
     assert timer.callback_time == 5000
 
-    asyncio.run(flower.ask_while_in_use())
+    run_apart(flower.ask_while_in_use())
     assert asked == []  # no request yet
 
     flower.use.seen(time.monotonic())  # a request just now
-    asyncio.run(flower.ask_while_in_use())
+    run_apart(flower.ask_while_in_use())
     assert len(asked) == 1
 
 
