@@ -378,6 +378,9 @@ def markdown(rows: list[Row], header: dict[str, Any]) -> str:
 
 
 def write(rows: list[Row], header: dict[str, Any], data: dict[str, Any]) -> list[Path]:
+    """Write the table and its data to bench/results/: latest.{json,md} and a timestamped copy
+    of each for a full run, quick.{json,md} (not kept in git) for a --quick one. Returns the
+    paths, the JSON first."""
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     document = {
@@ -389,7 +392,8 @@ def write(rows: list[Row], header: dict[str, Any], data: dict[str, Any]) -> list
     text = json.dumps(document, indent=2, default=str, allow_nan=True) + "\n"
     md = markdown(rows, header)
     written = []
-    for name in ("latest", stamp):
+    # A quick run is a try: it leaves the full runs' figures (which the docs quote) alone.
+    for name in ("quick",) if header.get("quick") else ("latest", stamp):
         for suffix, content in ((".json", text), (".md", md)):
             path = RESULTS / f"{name}{suffix}"
             path.write_text(content)

@@ -68,3 +68,20 @@ def test_latest_json_keeps_the_targets_under_summary(
     }
     markdown = (tmp_path / "latest.md").read_text()
     assert "| POST /jobs, 16 clients, workers idle: p99 ms | 250 / 90 |" in markdown
+
+
+def test_a_quick_run_leaves_the_full_runs_results_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: a full run's results
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    d = full_run_details()
+    report.write(report.rows(d), {"quick": False}, d)
+    full = {path.name: path.read_text() for path in tmp_path.iterdir()}
+
+    # When
+    written = report.write(report.rows(d), {"quick": True}, d)
+
+    # Then
+    assert [path.name for path in written] == ["quick.json", "quick.md"]
+    assert {path.name: path.read_text() for path in tmp_path.iterdir() if path.name in full} == full
