@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from common.db import autocommit_scope, session_scope
-from common.models import JobStatus, StepStatus, utcnow
+from common.models import JobStatus, StepStatus
 from common.pipeline import BuiltPipeline, ConfigIssue, PipelineConfigError, Step
 from common.repositories import JobRepository, PipelineRepository, StoredImage
 from common.settings import get_settings
@@ -114,8 +114,11 @@ def claim(jid: uuid.UUID, position: int, reads_image: bool) -> Claim | Skip:
     if state.step_status is None:
         raise fail_unstarted(jid, f"the job has no step {position}")
     if state.attempt is None:  # a live lease, or a concurrent claim, holds the step
-        until = state.lease_expires_at if state.leased(utcnow()) else None
-        raise StepLeasedError(position, until)
+        lapses_in_s = None
+        if state.db_now is not None and state.leased(state.db_now):
+            assert state.lease_expires_at is not None
+            lapses_in_s = (state.lease_expires_at - state.db_now).total_seconds()
+        raise StepLeasedError(position, lapses_in_s)
     with session_scope() as session:
         try:
             pipeline = pipeline_of(

@@ -20,7 +20,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
 from annotated_types import Le
 
@@ -42,12 +41,13 @@ Held = tuple[uuid.UUID, int, int]  # job id, position, attempt
 
 class StepLeasedError(Exception):
     """A delivery found step `position` (from 1) held by another run's live lease, so it is
-    sent again: `until` is when that lease lapses, None if the step was claimed by a
-    concurrent delivery just now (whose lease is not known yet)."""
+    sent again: `lapses_in_s` is how long until that lease lapses, in seconds of the
+    database's clock, None if the step was claimed by a concurrent delivery just now (whose
+    lease is not known yet)."""
 
-    def __init__(self, position: int, until: datetime | None) -> None:
+    def __init__(self, position: int, lapses_in_s: float | None) -> None:
         super().__init__(f"step {position} is held by another run")
-        self.position, self.until = position, until
+        self.position, self.lapses_in_s = position, lapses_in_s
 
 
 def _upper_bound(field: str) -> float:

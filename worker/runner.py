@@ -22,7 +22,6 @@ from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from common.db import autocommit_scope, session_scope, statements_commit_themselves
-from common.models import utcnow
 from common.pipeline import StepContext, StepError, TransientStepError
 from common.repositories import ImageRepository, JobRepository
 from common.settings import get_settings
@@ -180,10 +179,10 @@ class StepRun:
         """Another run holds the step: this delivery is sent again for when the lease would
         lapse (the holder renews it while it runs; if it died, the step is claimed then), and
         the message in hand is acknowledged. The chain after the step goes with it."""
-        if leased.until is None:
+        if leased.lapses_in_s is None:
             delay = random.uniform(0.5, 1.0)  # claimed just now: read its lease shortly
         else:
-            delay = max(0.0, (leased.until - utcnow()).total_seconds()) + random.uniform(0.1, 0.5)
+            delay = max(0.0, leased.lapses_in_s) + random.uniform(0.1, 0.5)
         log.info("%s; this delivery tries again in %.1f s", leased, delay)
         return self.task.retry(exc=leased, countdown=delay, max_retries=None, throw=False)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from common.messages import client_text
 from common.models import CarDetectionRow, Job, JobStatus, StepStatus, utcnow
@@ -80,12 +80,13 @@ class JobStates(Repository):
         self, moved_before: datetime, limit: int, now: datetime | None = None
     ) -> Sequence[Job]:
         """Queued or running jobs that have not moved since `moved_before` and have no step
-        held by a live lease at `now` (a long step still running); locked, skipping rows
-        another sweeper holds."""
+        held by a live lease at `now` (default: the database's clock, which leases are set on;
+        a long step still running); locked, skipping rows another sweeper holds."""
         leased = (
             select(steps_table.c.job_id)
             .where(
-                steps_table.c.job_id == Job.id, steps_table.c.lease_expires_at > (now or utcnow())
+                steps_table.c.job_id == Job.id,
+                steps_table.c.lease_expires_at > (func.now() if now is None else now),
             )
             .exists()
         )

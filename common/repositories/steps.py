@@ -8,10 +8,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, LargeBinary, String, bindparam, text, update
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    bindparam,
+    func,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from common.models import JobStatus, JSONType, StepStatus, utcnow
@@ -34,6 +45,9 @@ class StepState:
     step_status: str | None  # None: the job has no step at that position
     # Until when a run of the step holds it, as read before the claim (None: no live lease)
     lease_expires_at: datetime | None = None
+    # The database's clock when the claim ran: leases are set and compared on it alone, so that
+    # hosts whose clocks differ agree on whether a lease lapsed
+    db_now: datetime | None = None
     attempt: int | None = None  # set by `claim_step` when it started the step
     image: StoredImage | None = None  # set by `claim_step`: the image the steps work on
 
@@ -55,7 +69,8 @@ class StepRuns(Repository):
     # nor is held by a live lease, marks the job running (started now if queued) and the step
     # running under a new attempt and lease; `attempt` is NULL when it did not. The step's UPDATE
     # repeats its conditions, which PostgreSQL checks again against a row another claim or result
-    # changed meanwhile (the subqueries above see the statement's snapshot only).
+    # changed meanwhile (the subqueries above see the statement's snapshot only). Leases are set and
+    # compared on the database's clock (now(): this statement's start), never a worker's.
     _CLAIM_STEP = (
         text(
             """
@@ -81,21 +96,21 @@ class StepRuns(Repository):
                AND job.status IN ('queued', 'running')
                AND job.step_status <> 'succeeded'
                AND (job.step_status <> 'running' OR job.lease_expires_at IS NULL
-                    OR job.lease_expires_at <= :p_now)
+                    OR job.lease_expires_at <= now())
             RETURNING jobs.id
         ), started_step AS (
             UPDATE job_steps
                SET status = 'running', attempts = job_steps.attempts + 1, started_at = :p_now,
-                   error = NULL, lease_expires_at = :p_lease_until
+                   error = NULL, lease_expires_at = now() + make_interval(secs => :p_lease_s)
               FROM started_job
              WHERE job_steps.job_id = started_job.id AND job_steps.position = :p_position
                AND job_steps.status <> 'succeeded'
                AND (job_steps.status <> 'running' OR job_steps.lease_expires_at IS NULL
-                    OR job_steps.lease_expires_at <= :p_now)
+                    OR job_steps.lease_expires_at <= now())
             RETURNING job_steps.attempts
         )
         SELECT job.status, job.pipeline_id, job.pipeline_version_id, job.payload, job.step_count,
-               job.step_status, job.lease_expires_at,
+               job.step_status, job.lease_expires_at, now() AS db_now,
                (SELECT attempts FROM started_step) AS attempt,
                image.id AS image_id, image.variant, image.content_type, image.size, image.data
           FROM job
@@ -112,7 +127,7 @@ class StepRuns(Repository):
         .bindparams(
             bindparam("p_with_data", type_=Boolean()),
             bindparam("p_now", type_=DateTime(timezone=True)),
-            bindparam("p_lease_until", type_=DateTime(timezone=True)),
+            bindparam("p_lease_s", type_=Float()),
         )
         .columns(
             status=String(),
@@ -122,6 +137,7 @@ class StepRuns(Repository):
             step_count=Integer(),
             step_status=String(),
             lease_expires_at=DateTime(timezone=True),
+            db_now=DateTime(timezone=True),
             attempt=Integer(),
             image_id=Integer(),
             variant=String(),
@@ -135,8 +151,8 @@ class StepRuns(Repository):
         self, job_id: uuid.UUID, position: int, *, lease_s: float, with_data: bool = False
     ) -> StepState | None:
         """The job as a step sees it (None if the job is gone) and, if the step is claimable,
-        the step started: its `attempt` set, its lease taken for `lease_s` seconds, and the
-        image it works on read (its bytes too if `with_data`).
+        the step started: its `attempt` set, its lease taken for `lease_s` seconds of the
+        database's clock, and the image it works on read (its bytes too if `with_data`).
 
         A step that is running under a live lease is not started: `attempt` stays None and
         `lease_expires_at` says until when it is held (None if a concurrent claim took it in
@@ -147,7 +163,7 @@ class StepRuns(Repository):
             "p_job_id": job_id,
             "p_position": position,
             "p_now": now,
-            "p_lease_until": now + timedelta(seconds=lease_s),
+            "p_lease_s": float(lease_s),
             "p_with_data": with_data,
         }
         row = binary_row(self.session, psycopg_sql(self._CLAIM_STEP), params)
@@ -161,6 +177,7 @@ class StepRuns(Repository):
             step_count=row.step_count,
             step_status=row.step_status,
             lease_expires_at=row.lease_expires_at,
+            db_now=row.db_now,
             attempt=row.attempt,
             image=None
             if row.image_id is None
@@ -180,20 +197,22 @@ class StepRuns(Repository):
             steps_table.c.status == StepStatus.RUNNING,
             steps_table.c.lease_expires_at.is_not(None),
         )
-        .values(lease_expires_at=bindparam("p_lease_until", type_=DateTime(timezone=True)))
+        .values(
+            lease_expires_at=func.now()
+            + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("p_lease_s", type_=Float()))
+        )
     )
 
     def renew_leases(self, held: Iterable[tuple[uuid.UUID, int, int]], lease_s: float) -> int:
-        """Extend to now + `lease_s` the leases of the running steps `held`, (job id, position,
-        attempt) each; an attempt that was superseded, ended or let its lease go is left
-        alone. Returns how many leases were renewed."""
-        until = utcnow() + timedelta(seconds=lease_s)
+        """Extend to the database's now + `lease_s` the leases of the running steps `held`,
+        (job id, position, attempt) each; an attempt that was superseded, ended or let its lease
+        go is left alone. Returns how many leases were renewed."""
         params = [
             {
                 "p_job_id": job_id,
                 "p_position": position,
                 "p_attempt": attempt,
-                "p_lease_until": until,
+                "p_lease_s": float(lease_s),
             }
             for job_id, position, attempt in held
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -178,6 +179,32 @@ def test_a_step_held_by_a_live_lease_is_not_claimed_again(db: Session, job_id: u
     step = load(db, job_id).steps[0]
     assert (step.status, step.attempts) == (StepStatus.RUNNING, 1)
     assert step.lease_expires_at == again.lease_expires_at
+
+
+def test_leases_run_on_the_databases_clock_whatever_a_workers_clock_says(
+    db: Session, job_id: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = JobRepository(db)
+    first = jobs.claim_step(job_id, 1, lease_s=LEASE_S)
+    assert first is not None
+    assert first.attempt == 1
+
+    # Another host, its clock an hour ahead, gets the same step's message
+    monkeypatch.setattr("common.repositories.steps.utcnow", lambda: utcnow() + timedelta(hours=1))
+    ahead = jobs.claim_step(job_id, 1, lease_s=LEASE_S)
+    # ... and one an hour behind renews the lease
+    monkeypatch.setattr("common.repositories.steps.utcnow", lambda: utcnow() - timedelta(hours=1))
+    renewed = jobs.renew_leases([(job_id, 1, 1)], LEASE_S)
+    behind = jobs.claim_step(job_id, 1, lease_s=LEASE_S)
+
+    # The lease is live for both, and lapses LEASE_S after the database's now
+    assert ahead is not None
+    assert behind is not None
+    assert (ahead.attempt, behind.attempt, renewed) == (None, None, 1)
+    assert behind.db_now is not None
+    assert behind.lease_expires_at is not None
+    assert behind.leased(behind.db_now)
+    assert (behind.lease_expires_at - behind.db_now).total_seconds() == pytest.approx(LEASE_S)
 
 
 def test_a_renewed_lease_holds_the_step_and_a_released_one_lets_the_retry_claim_it(
