@@ -20,11 +20,13 @@ WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 
 
-def opened(data: bytes) -> Image.Image:
-    """`data` decoded (fully loaded); fails the test unless it is a JPEG."""
+def opened(data: bytes, mode: str | None = None) -> Image.Image:
+    """`data` decoded (fully loaded); fails the test unless it is a JPEG (in `mode`, if given)."""
     img = Image.open(io.BytesIO(data))
     img.load()
     assert img.format == "JPEG"
+    if mode is not None:
+        assert img.mode == mode
     return img
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from collections.abc import Iterator
 
@@ -17,23 +16,22 @@ from common.pipeline.steps.image_annotate import AnnotateImage, AnnotateParams, 
 from common.repositories import ImageRepository
 from common.settings import get_settings
 from tests import images
+from tests.helpers import pixels
+from tests.helpers.pixels import GREEN, RED
 from tests.rows import add_job
 
 GREY = (128, 128, 128)
-RED = (255, 0, 0)
-GREEN = (0, 255, 0)
+# A drawn line's pixels, after JPEG, within this of its colour in every channel.
+LINE_TOLERANCE = 40
 
 
 def opened(data: bytes) -> Image.Image:
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    assert (img.format, img.mode) == ("JPEG", "RGB")
-    return img
+    return pixels.opened(data, "RGB")
 
 
-def near(pixel: object, colour: tuple[int, int, int], tolerance: int = 40) -> bool:
-    assert isinstance(pixel, tuple)
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True))
+def near(pixel: object, colour: tuple[int, ...], tolerance: int = LINE_TOLERANCE) -> bool:
+    assert isinstance(pixel, tuple)  # every result is RGB
+    return pixels.near(pixel, colour, tolerance)
 
 
 def box(x: int, y: int, width: int, height: int) -> Detection:

@@ -14,24 +14,12 @@ from common.pipeline import CarDetection, Detection, StepContext, StepError
 from common.pipeline.steps.image_fit import FitImage, FitParams, fit_image
 from common.settings import get_settings
 from tests import images
-
-RED = (255, 0, 0)
-BLUE = (0, 0, 255)
-WHITE = (255, 255, 255)
+from tests.helpers.pixels import BLUE, RED, WHITE, near, opened
 
 
 def decoded(data: bytes) -> Image.Image:
     """The result opened with Pillow; every result must be an RGB JPEG."""
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    assert img.format == "JPEG"
-    assert img.mode == "RGB"
-    return img
-
-
-def near(pixel: object, colour: tuple[int, int, int], tolerance: int = 12) -> bool:
-    assert isinstance(pixel, tuple)
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True))
+    return opened(data, "RGB")
 
 
 def halves(
