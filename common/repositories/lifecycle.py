@@ -76,17 +76,15 @@ class JobStates(Repository):
         )
         return self.session.scalars(stmt).all()
 
-    def unfinished_and_still(
-        self, moved_before: datetime, limit: int, now: datetime | None = None
-    ) -> Sequence[Job]:
+    def unfinished_and_still(self, moved_before: datetime, limit: int) -> Sequence[Job]:
         """Queued or running jobs that have not moved since `moved_before` and have no step
-        held by a live lease at `now` (default: the database's clock, which leases are set on;
-        a long step still running); locked, skipping rows another sweeper holds."""
+        held by a live lease (a long step still running; by the database's clock, which leases
+        are set on); locked, skipping rows another sweeper holds."""
         leased = (
             select(steps_table.c.job_id)
             .where(
                 steps_table.c.job_id == Job.id,
-                steps_table.c.lease_expires_at > (func.now() if now is None else now),
+                steps_table.c.lease_expires_at > func.now(),
             )
             .exists()
         )
