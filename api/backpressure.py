@@ -5,7 +5,8 @@ model is `running`), at most MAX_QUEUED_JOBS, counted across every API process. 
 atomic: a submit stores its jobs, then takes the admission lock and counts (its own jobs
 included), and commits only if the count is within the limit; else it rolls back and answers
 503 `queue_full` with Retry-After, having stored nothing. Concurrent submits wait for the lock
-in turn, so they cannot all see room for one more.
+in turn, so they cannot all see room for one more. What they count is kept by triggers on
+`jobs` (migration 0007), so it costs the same whatever the backlog.
 
 A count cached for QUEUE_DEPTH_CACHE_S refuses early, before the upload is stored, while the
 limit is plainly reached; it never admits on its own.

@@ -136,6 +136,21 @@ def servers_fixture() -> Servers:
     return servers()
 
 
+@pytest.fixture
+def fresh_database(servers: Servers) -> Iterator[str]:
+    """The URL of an empty database of its own."""
+    name = f"pipelines_fresh_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(servers.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield servers.database_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(autouse=True)
 def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under `make test-fast` (NO_TEST_PROCESSES=1) a test that starts a process fails,

@@ -7,7 +7,6 @@ import socketserver
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,6 @@ from alembic.script import ScriptDirectory
 
 from common.bootstrap import CAR_PIPELINE_ID, alembic_config, ensure_car_pipeline
 from tests.conftest import TEST_ENV, count_rows
-from tests.servers import Servers
 from tests.system import ROOT, free_port, make_env, run_bootstrap, wait_until
 
 pytestmark = pytest.mark.system
@@ -37,21 +35,6 @@ def test_bootstrap_again_keeps_every_row() -> None:
 
     assert created is False
     assert {table: count_rows(table) for table in before} == before
-
-
-@pytest.fixture
-def fresh_database(servers: Servers) -> Iterator[str]:
-    """The URL of an empty database of its own."""
-    name = f"pipelines_fresh_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(servers.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield servers.database_url(name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_bootstrap_creates_the_car_pipeline_on_a_fresh_database(fresh_database: str) -> None:
