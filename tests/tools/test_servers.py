@@ -7,10 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import tools.servers
 from tools.servers import given_or_private
-from tools.servers.postgres import Postgres
+from tools.servers.postgres import SETTINGS, Postgres
 
 
 @pytest.mark.system  # it starts a process
@@ -53,3 +54,25 @@ def test_servers_given_are_used_as_given_and_nothing_is_started(
     assert said == []
     assert inside
     assert not folder.exists()
+
+
+@pytest.mark.system  # it starts a PostgreSQL server
+def test_a_private_postgres_runs_with_the_settings_compose_gives_it(tmp_path: Path) -> None:
+    # Given: the settings compose's PostgreSQL runs with
+    compose = (Path(__file__).parents[2] / "docker-compose.yml").read_text()
+    for name, value in SETTINGS.items():
+        assert f'"-c", "{name}={value}"' in compose
+
+    # When: a private server starts on a new folder
+    server = Postgres(tmp_path / "postgres")
+    server.start()
+    try:
+        engine = sa.create_engine(server.url())
+        with engine.connect() as conn:
+            running = {name: conn.execute(sa.text(f"SHOW {name}")).scalar() for name in SETTINGS}
+        engine.dispose()
+    finally:
+        server.stop()
+
+    # Then
+    assert running == SETTINGS

