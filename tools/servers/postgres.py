@@ -41,7 +41,7 @@ USER = "postgres"
 # kernel; left there, they are flushed all at once by a checkpoint's sync, and every commit's
 # WAL flush waits behind them: 100 to 200 ms stalls of every job in flight, once a checkpoint.
 # backend_flush_after asks the kernel to write them out as they come (PostgreSQL's docs give it
-# for this): at half load on this machine, p99 90 to 183 ms without it, 89 to 103 with it.
+# for this): at half load on this machine, rounds' p99 77 to 183 ms without it, 82 to 103 with it.
 SETTINGS = {"backend_flush_after": "256kB"}
 # Its INFO lines narrate every command it runs, and one comes from an exit hook, after pytest
 # or the runner has closed the stream they would go to.
