@@ -15,6 +15,7 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter as Tally
 from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -91,14 +92,15 @@ class JobsCollector(Collector):
     """Jobs by pipeline and status, and the finished ones by outcome, counted in the database.
 
     A retried job leaves `failed` for `queued`: the failed count then drops, which Prometheus
-    reads as a counter reset of that series.
+    reads as a counter reset of that series. A job the retention sweep deleted
+    (JOB_RETENTION_DAYS) leaves `pipeline_jobs` but stays counted in `pipeline_jobs_finished`.
     """
 
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily("pipeline_database_up", "1 if the database answered the scrape.")
         try:
             with session_scope() as session:
-                rows = JobRepository(session).counts_by_pipeline_and_status()
+                stored, expired = JobRepository(session).counts_by_pipeline_and_status()
         except Exception as exc:  # noqa: BLE001 - the scrape still answers, saying so
             log.warning("metrics: cannot count jobs: %r", exc)
             up.add_metric([], 0)
@@ -115,10 +117,15 @@ class JobsCollector(Collector):
             "Jobs that ended, by pipeline and outcome (succeeded, failed), from the database.",
             labels=["pipeline", "outcome"],
         )
-        for pipeline_id, status, count in rows:
+        ended: Tally[tuple[str, str]] = Tally()
+        for pipeline_id, status, count in stored:
             jobs.add_metric([str(pipeline_id), status], count)
             if JobStatus(status).terminal:
-                finished.add_metric([str(pipeline_id), status], count)
+                ended[str(pipeline_id), status] += count
+        for pipeline_id, outcome, count in expired:
+            ended[str(pipeline_id), outcome] += count
+        for labels, count in sorted(ended.items()):
+            finished.add_metric(list(labels), count)
         yield from (up, jobs, finished)
 
 

@@ -150,6 +150,18 @@ class UnfinishedJobCount(Base):
     jobs: Mapped[int] = mapped_column(BigInteger)
 
 
+class ExpiredJobCount(Base):
+    """Finished jobs the retention sweep deleted (JOB_RETENTION_DAYS), by pipeline and outcome:
+    added to the jobs still stored, they keep `pipeline_jobs_finished` a counter that never
+    goes down (migration 0008)."""
+
+    __tablename__ = "expired_job_counts"
+
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    jobs: Mapped[int] = mapped_column(BigInteger)
+
+
 class JobStep(Base):
     __tablename__ = "job_steps"
 

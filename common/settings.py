@@ -81,10 +81,19 @@ class Settings(BaseSettings):
         "again.",
     )
     recovery_interval_s: float = Field(
-        10.0, gt=0, description="How often each worker runs the recovery sweep, seconds."
+        10.0,
+        gt=0,
+        description="How often each worker runs the recovery sweep (and the retention sweep, "
+        "with JOB_RETENTION_DAYS), seconds.",
     )
     recovery_max_enqueues: int = Field(
         5, ge=1, description="Hand-overs to the broker after which a job that never finishes fails."
+    )
+    job_retention_days: float = Field(
+        0.0,
+        ge=0,
+        description="A finished job (succeeded or failed) untouched this many days is deleted, "
+        "with its images, steps and detection, by the workers' sweep; 0 keeps every job.",
     )
     broker_visibility_timeout_s: int = Field(
         300,

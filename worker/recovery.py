@@ -9,6 +9,9 @@ Each worker's main process runs `sweep()` every RECOVERY_INTERVAL_S:
 
 Handing a job over twice is safe: a step that already succeeded is skipped, and only the latest
 attempt of a running step may record its result.
+
+With JOB_RETENTION_DAYS set, the same timer then runs `expire()`: finished jobs untouched that
+long are deleted, with their images, steps and detection.
 """
 
 from __future__ import annotations
@@ -82,8 +85,37 @@ def sweep(app: Celery) -> SweepResult:
     return result
 
 
+# The retention sweep deletes at most EXPIRE_BATCHES x EXPIRE_BATCH jobs a run, a transaction
+# per batch: each holds its rows' locks briefly, and a backlog (retention just turned on) drains
+# over several runs rather than in one long transaction. 2,000 jobs every RECOVERY_INTERVAL_S
+# (10 s) outpaces any rate one database takes in.
+EXPIRE_BATCH = 200
+EXPIRE_BATCHES = 10
+
+
+def expire() -> int:
+    """Delete the finished jobs untouched for JOB_RETENTION_DAYS (none if it is 0), oldest
+    first, at most EXPIRE_BATCHES x EXPIRE_BATCH of them; returns how many. Workers sweeping at
+    once delete different jobs (the rows one holds, the others pass over)."""
+    days = get_settings().job_retention_days
+    if not days:
+        return 0
+    untouched_since = utcnow() - timedelta(days=days)
+    deleted = 0
+    for _ in range(EXPIRE_BATCHES):
+        with session_scope() as session:
+            batch = JobRepository(session).delete_finished(untouched_since, EXPIRE_BATCH)
+        deleted += batch
+        if batch < EXPIRE_BATCH:
+            break
+    if deleted:
+        log.info("retention: deleted %d finished job(s) untouched for %g days", deleted, days)
+    return deleted
+
+
 class RecoverySweep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Runs the sweep on the worker's timer, in its main process."""
+    """Runs the recovery sweep, then the retention sweep, on the worker's timer, in its main
+    process."""
 
     requires = {"celery.worker.components:Timer"}
 
@@ -106,3 +138,7 @@ class RecoverySweep(bootsteps.StartStopStep):  # type: ignore[misc]
             sweep(app)
         except Exception:  # a failed sweep must not stop the worker
             log.warning("recovery sweep failed; trying again next interval", exc_info=True)
+        try:
+            expire()
+        except Exception:
+            log.warning("retention sweep failed; trying again next interval", exc_info=True)

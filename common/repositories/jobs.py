@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 import psycopg
-from sqlalchemy import DateTime, LargeBinary, bindparam, func, select, text, tuple_
+from sqlalchemy import DateTime, LargeBinary, bindparam, func, literal, select, text, tuple_
 from sqlalchemy.orm import defer, selectinload
 
 from common.models import (
     CarDetectionRow,
+    ExpiredJobCount,
     Job,
     JobStatus,
     JobStep,
@@ -218,12 +219,25 @@ class JobRepository(JobStates, StepRuns):
         stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
         return self.session.scalars(stmt).all()
 
-    def counts_by_pipeline_and_status(self) -> list[tuple[int, str, int]]:
-        """(pipeline id, status, jobs) for every pair that has jobs."""
-        stmt = select(Job.pipeline_id, Job.status, func.count()).group_by(
-            Job.pipeline_id, Job.status
+    def counts_by_pipeline_and_status(
+        self,
+    ) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]:
+        """(pipeline id, status, jobs) for every pair that has jobs stored, and (pipeline id,
+        outcome, jobs) of the finished jobs the retention sweep deleted; one statement, so one
+        snapshot: a job being deleted is in exactly one of the two."""
+        stored = select(
+            literal(True).label("stored"), Job.pipeline_id, Job.status, func.count()
+        ).group_by(Job.pipeline_id, Job.status)
+        expired = select(
+            literal(False),
+            ExpiredJobCount.pipeline_id,
+            ExpiredJobCount.outcome,
+            ExpiredJobCount.jobs,
         )
-        return [(int(p), str(s), int(n)) for p, s, n in self.session.execute(stmt).all()]
+        rows = self.session.execute(stored.union_all(expired)).all()
+        kept = [(int(p), str(s), int(n)) for is_stored, p, s, n in rows if is_stored]
+        gone = [(int(p), str(s), int(n)) for is_stored, p, s, n in rows if not is_stored]
+        return kept, gone
 
     # Simple-query protocol, several statements in one message: the first error skips the rest,
     # so COMMIT runs only if the count is within {limit}. PL/pgSQL takes a snapshot per statement:

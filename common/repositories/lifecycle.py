@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import DateTime, bindparam, delete, func, select, text, update
 
 from common.messages import client_text
 from common.models import CarDetectionRow, Job, JobStatus, StepStatus, utcnow
@@ -192,6 +192,44 @@ class JobStates(Repository):
         steps = list(enumerate(step_types, start=1))
         self._insert_steps(job_id, steps)
         return QueuedJob(job_id, pipeline_id, steps)
+
+    # Finished jobs untouched since the cutoff, oldest first, deleted with everything that is
+    # theirs (ON DELETE CASCADE: steps, images, detection) and added to expired_job_counts in
+    # the same statement, so that a scrape sees each job either stored or counted there. A row
+    # another transaction holds (a retry queueing it again) is passed over, and one that
+    # changed meanwhile is checked again against the WHERE (READ COMMITTED's re-check).
+    _DELETE_FINISHED = text(
+        """
+        WITH doomed AS (
+            SELECT id FROM jobs
+             WHERE status IN ('succeeded', 'failed') AND updated_at < :p_cutoff
+             ORDER BY updated_at
+             LIMIT :p_limit
+               FOR UPDATE SKIP LOCKED
+        ), gone AS (
+            DELETE FROM jobs USING doomed WHERE jobs.id = doomed.id
+            RETURNING jobs.pipeline_id, jobs.status
+        ), counted AS (
+            INSERT INTO expired_job_counts (pipeline_id, outcome, jobs)
+            SELECT pipeline_id, status, count(*) FROM gone GROUP BY pipeline_id, status
+            ON CONFLICT (pipeline_id, outcome)
+               DO UPDATE SET jobs = expired_job_counts.jobs + excluded.jobs
+            RETURNING 1
+        )
+        SELECT count(*) FROM gone
+        """
+    ).bindparams(bindparam("p_cutoff", type_=DateTime(timezone=True)))
+
+    def delete_finished(self, untouched_since: datetime, limit: int) -> int:
+        """Delete at most `limit` finished jobs (succeeded or failed) whose last change is older
+        than `untouched_since`, oldest first, with their steps, images and detection; returns
+        how many. Uses ix_jobs_status_updated_at, so it costs the same whatever the number of
+        jobs kept."""
+        return int(
+            self.session.execute(
+                self._DELETE_FINISHED, {"p_cutoff": untouched_since, "p_limit": limit}
+            ).scalar_one()
+        )
 
     def is_current_attempt(self, job: Job, position: int, attempt: int) -> bool:
         """False once the job ended or a newer attempt of the step took over."""

@@ -54,6 +54,7 @@ SEE_ALSO = {
     "recovery_grace_s": "operations.md#when-things-break",
     "recovery_interval_s": "operations.md#when-things-break",
     "recovery_max_enqueues": "operations.md#when-things-break",
+    "job_retention_days": "operations.md#retention",
     "broker_visibility_timeout_s": "operations.md#when-things-break",
     "step_lease_s": "operations.md#when-things-break",
     "broker_socket_timeout_s": "operations.md#faults-across-hosts",
