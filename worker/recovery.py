@@ -85,18 +85,19 @@ def sweep(app: Celery) -> SweepResult:
     return result
 
 
-# The retention sweep deletes at most EXPIRE_BATCHES x EXPIRE_BATCH jobs a run, a transaction
-# per batch: each holds its rows' locks briefly, and a backlog (retention just turned on) drains
-# over several runs rather than in one long transaction. 2,000 jobs every RECOVERY_INTERVAL_S
-# (10 s) outpaces any rate one database takes in.
+# The retention sweep deletes at most EXPIRE_BATCHES batches a run, a transaction each, of up
+# to EXPIRE_BATCH succeeded and EXPIRE_BATCH failed jobs: each holds its rows' locks briefly, and
+# a backlog (retention just turned on) drains over several runs rather than in one long
+# transaction. 2,000 jobs or more every RECOVERY_INTERVAL_S (10 s) outpaces any rate one
+# database takes in.
 EXPIRE_BATCH = 200
 EXPIRE_BATCHES = 10
 
 
 def expire() -> int:
     """Delete the finished jobs untouched for JOB_RETENTION_DAYS (none if it is 0), oldest
-    first, at most EXPIRE_BATCHES x EXPIRE_BATCH of them; returns how many. Workers sweeping at
-    once delete different jobs (the rows one holds, the others pass over)."""
+    first, in at most EXPIRE_BATCHES batches; returns how many. Workers sweeping at once delete
+    different jobs (the rows one holds, the others pass over)."""
     days = get_settings().job_retention_days
     if not days:
         return 0
