@@ -65,7 +65,12 @@ class Runner:
         self.width = max(len(e.name) for e in entries) + 2
         self.colour = sys.stdout.isatty()
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
+        # Set by the signal handler, read by `wait`: a plain attribute, not a threading.Event,
+        # because a handler runs between any two bytecodes of the main thread, inside another
+        # call of itself too, and Event.set takes a lock: a second SIGINT arriving during the
+        # first one's set() (Ctrl-C twice, `timeout` passing a signal on to the group) left the
+        # runner waiting for that lock forever, and every process running.
+        self.stop_requested = False
 
     def say(self, name: str, index: int, text: str) -> None:
         label = f"{time.strftime('%H:%M:%S')} {name:<{self.width}}|"
@@ -95,13 +100,15 @@ class Runner:
 
     def wait(self) -> int:
         """Until a signal arrives or a process ends; then stop all. The exit status to use."""
-        while not self.stopping.is_set():
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    self.say("system", len(self.entries), f"{name} exited ({proc.returncode})")
-                    self.stopping.set()
-                    break
-            self.stopping.wait(0.2)
+        while not self.stop_requested:
+            ended = next(
+                (name for name, proc in self.procs.items() if proc.poll() is not None), None
+            )
+            if ended is not None:
+                code = self.procs[ended].returncode
+                self.say("system", len(self.entries), f"{ended} exited ({code})")
+                break
+            time.sleep(0.2)
         return self.stop()
 
     def stop(self) -> int:
@@ -145,7 +152,7 @@ def main() -> int:
             return 0
 
         def on_signal(signum: int, _frame: object) -> None:
-            runner.stopping.set()
+            runner.stop_requested = True  # nothing that takes a lock: see Runner.__init__
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
