@@ -36,6 +36,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def alive(pids: set[int]) -> set[int]:
+    """Those of `pids` whose process still exists."""
+    left = set()
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        left.add(pid)
+    return left
+
+
 def wait_until(
     check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
 ) -> None:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.system import BIN, FLOWER_TASK_TABLE, ROOT, free_port, http_ok, wait_until
+from tests.system import BIN, FLOWER_TASK_TABLE, ROOT, alive, free_port, http_ok, wait_until
 from tools.servers.postgres import Postgres
 
 pytestmark = pytest.mark.system  # `make run` starts servers of its own
@@ -187,17 +187,6 @@ def descendants(pid: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    left = set()
-    for pid in pids:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        left.add(pid)
-    return left
 
 
 def test_ctrl_c_stops_every_process(make_run: Running) -> None:

@@ -4,6 +4,7 @@ it), it stops every process and exits."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,17 +16,9 @@ import pytest
 
 from tests.conftest import TEST_ENV
 from tests.servers import Servers
-from tests.system import ROOT, make_env, wait_until
+from tests.system import ROOT, alive, make_env, wait_until
 
 pytestmark = pytest.mark.system  # starts processes
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def start_runner(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int], Path]:
@@ -71,16 +64,15 @@ def test_signals_stop_every_process_however_close_together(
         runner, pids, log = start_runner(tmp_path / str(run))
         try:
             spaced_signals(runner, signals, 20e-6)
-            deadline = time.monotonic() + 30
-            while runner.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                runner.wait(timeout=30)
 
             assert runner.poll() == 0, log.read_text()[-2000:]
-            assert not any(alive(pid) for pid in pids)
+            assert alive(set(pids)) == set()
         finally:
             if runner.poll() is None:
                 runner.kill()
                 runner.wait()
-            for pid in pids:
-                if alive(pid):
+            for pid in alive(set(pids)):
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
